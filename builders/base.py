@@ -1,0 +1,84 @@
+"""The builder contract: what a source declares and the two methods it implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+from unimed_cot.errors import SourceLayoutError, UnknownSourceError, UsageError
+from unimed_cot.records import Case, Dims, SourceRecord
+
+_REGISTRY: dict[str, type[Builder]] = {}
+
+
+class Builder(ABC):
+    """A public source. Subclasses declare the class attributes and implement ``records``/``load``.
+
+    ``records(root)`` lists cases cheaply (paths and annotations, no pixels); ``load(record)``
+    reads pixels through ``unimed_cot.imaging`` and maps labels. When ``root`` does not look like
+    the source, ``check_root`` raises ``SourceLayoutError`` naming the expected ``layout``.
+    """
+
+    slug: ClassVar[str]
+    title: ClassVar[str]
+    homepage: ClassVar[str]
+    citation: ClassVar[str]
+    license: ClassVar[str]  # SPDX id of the data license
+    redistributable: ClassVar[bool]  # may derivatives (pixels) be published?
+    modalities: ClassVar[tuple[str, ...]]
+    dims: ClassVar[tuple[Dims, ...]]
+    layout: ClassVar[str]  # the expected on-disk tree, shown in errors and `unimed-cot sources`
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        slug = cls.__dict__.get("slug")
+        if slug is None:  # an abstract intermediate class
+            return
+        if slug in _REGISTRY and _REGISTRY[slug] is not cls:
+            raise TypeError(f"builder slug {slug!r} is registered twice")
+        _REGISTRY[slug] = cls
+
+    @abstractmethod
+    def check_root(self, root: Path) -> None:
+        """Raise ``SourceLayoutError`` when ``root`` does not look like this source."""
+
+    @abstractmethod
+    def records(self, root: Path) -> Iterator[SourceRecord]:
+        """List the cases under ``root`` in a deterministic order."""
+
+    @abstractmethod
+    def load(self, record: SourceRecord) -> Case:
+        """Read one case's pixels and labels. Raise ``ValueError`` (or a subclass) for a bad record."""
+
+    def default_input(self, workspace: Path) -> Path:
+        """The input folder when ``--input`` is not given; real sources have none."""
+        raise UsageError(
+            f"source {self.slug!r} needs --input PATH: the folder of your downloaded copy.\n"
+            f"Expected layout:\n{self.layout}\nGet it from {self.homepage}"
+        )
+
+    def layout_error(self, root: Path, problem: str) -> SourceLayoutError:
+        """The error for a folder that is not this source: what is wrong and what was expected."""
+        return SourceLayoutError(
+            f"{root} does not look like {self.title} ({self.slug}): {problem}.\n"
+            f"Expected layout:\n{self.layout}\nData: {self.homepage}"
+        )
+
+
+def registered_builders() -> dict[str, type[Builder]]:
+    """Every registered builder by slug (importing the builder modules first)."""
+    from . import discover
+
+    discover()
+    return dict(sorted(_REGISTRY.items()))
+
+
+def get_builder(slug: str) -> Builder:
+    """An instance of the builder registered as ``slug``."""
+    builders = registered_builders()
+    if slug not in builders:
+        known = ", ".join(builders) or "none"
+        raise UnknownSourceError(f"unknown source {slug!r}; known sources: {known}")
+    return builders[slug]()

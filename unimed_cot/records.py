@@ -1,0 +1,250 @@
+"""In-process records passed between pipeline stages.
+
+These are the typed boundaries of the data flow in DESIGN.md §3::
+
+    Builder.records(root) -> SourceRecord   (listing: paths + annotations, no pixels)
+    Builder.load(record)  -> Case           (pixels, label map, label names)
+    normalize(case)       -> Case           (canonical frame, history recorded)
+    serialize(case)       -> Sample(s)      (published images, regions, one question each)
+
+Geometry lives in ``Volume.affine`` only; spacing and orientation are derived from it, never
+stored twice. This module imports numpy and nothing heavier (no nibabel, pyarrow or clients).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+Dims = Literal[2, 3]
+FloatArray = npt.NDArray[np.floating]
+UInt8Array = npt.NDArray[np.uint8]
+LabelArray = npt.NDArray[np.integer]
+
+# Canonical frame of every normalized volume: array axes point to patient Left, Posterior,
+# Superior (nibabel axcodes "LPS", the DICOM patient system). An axial slice ``array[:, :, k].T``
+# is then the radiological view: anterior at the top, patient left on the image right.
+CANONICAL_AXCODES: tuple[str, str, str] = ("L", "P", "S")
+
+
+class Split(StrEnum):
+    TRAIN = "train"
+    VALIDATION = "validation"
+    TEST = "test"
+
+
+class Plane(StrEnum):
+    AXIAL = "axial"
+    CORONAL = "coronal"
+    SAGITTAL = "sagittal"
+
+
+class QuestionFamily(StrEnum):
+    """The six grounded question families of the reference system (DESIGN.md §4)."""
+
+    STRUCTURE_LOCALIZATION = "structure_localization"
+    SPATIAL_LOCALIZATION = "spatial_localization"
+    EXISTENCE_VERIFICATION = "existence_verification"
+    SIZE_COMPARISON = "size_comparison"
+    SPATIAL_RELATIONSHIP = "spatial_relationship"
+    LESION_ANALYSIS = "lesion_analysis"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    """One native case of a source, as listed by ``Builder.records``: paths, no pixels.
+
+    Attributes:
+        source: builder slug.
+        case_id: the source's own case id (stable; becomes part of the row id).
+        group_key: the raw patient (or case) key used for splitting. It never leaves the build:
+            rows carry only its salted hash.
+        dims: 2 for an image, 3 for a volume.
+        modality: CT, MR, X-ray, ... as the source states it.
+        image: path of the image file (or DICOM series folder).
+        label: path of the label map / mask, if any.
+        official_split: the source's own split, honoured when present.
+        extra: small source-specific strings a builder needs in ``load`` (never pixels).
+    """
+
+    source: str
+    case_id: str
+    group_key: str
+    dims: Dims
+    modality: str
+    image: Path
+    label: Path | None = None
+    official_split: Split | None = None
+    extra: tuple[tuple[str, str], ...] = ()
+
+    def extra_value(self, key: str, default: str = "") -> str:
+        return dict(self.extra).get(key, default)
+
+
+@dataclass(slots=True)
+class Volume:
+    """A 3D array with its voxel-to-world (RAS+ millimetres, nibabel convention) affine."""
+
+    array: npt.NDArray[np.generic]
+    affine: FloatArray
+
+    def __post_init__(self) -> None:
+        if self.array.ndim != 3:
+            raise ValueError(f"a Volume is 3D, got an array of shape {self.array.shape}")
+        if self.affine.shape != (4, 4):
+            raise ValueError(f"affine must be 4x4, got {self.affine.shape}")
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        x, y, z = self.array.shape
+        return (int(x), int(y), int(z))
+
+    @property
+    def spacing(self) -> tuple[float, float, float]:
+        """Voxel size in mm along each array axis, derived from the affine."""
+        norms = np.linalg.norm(self.affine[:3, :3], axis=0)
+        return (float(norms[0]), float(norms[1]), float(norms[2]))
+
+    @property
+    def axcodes(self) -> tuple[str, str, str]:
+        """Closest anatomical direction of each array axis (nibabel axcodes, e.g. LPS)."""
+        from nibabel.orientations import aff2axcodes  # cheap, but keeps nibabel out of import time
+
+        codes = aff2axcodes(self.affine)
+        return (str(codes[0]), str(codes[1]), str(codes[2]))
+
+
+@dataclass(slots=True)
+class Image2D:
+    """A 2D image: (H, W) grayscale or (H, W, 3) RGB, with its pixel spacing when known."""
+
+    array: npt.NDArray[np.generic]
+    spacing_mm: tuple[float, float] | None = None  # (row, col)
+
+    @property
+    def height(self) -> int:
+        return int(self.array.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.array.shape[1])
+
+
+@dataclass(slots=True)
+class Case:
+    """A loaded case: pixels, optional label map in the same grid, and the label vocabulary.
+
+    ``history`` records every operation applied since loading (reorientation, resampling,
+    windowing, resizing) in words a user can read.
+    """
+
+    record: SourceRecord
+    image: Volume | Image2D
+    labels: dict[int, str]
+    label_map: Volume | Image2D | None = None
+    lesion_labels: frozenset[str] = frozenset()
+    history: list[str] = field(default_factory=list)
+
+    @property
+    def dims(self) -> Dims:
+        return self.record.dims
+
+
+@dataclass(frozen=True, slots=True)
+class RegionFacts:
+    """Measured facts about one annotated region, in patient terms where the frame is known."""
+
+    area_px: int  # 2D: pixels of the published image; 3D: voxels over the published slices
+    size_mm: float | None  # 2D: area in mm^2, 3D: volume in ml; None when spacing is unknown
+    centroid: tuple[float, ...]  # published pixel coords: (x, y) or (x, y, z)
+    # Patient-side terms derived from the canonical frame ("right", "left", "midline";
+    # "anterior"/"posterior"; "superior"/"inferior"). Empty when orientation is unknown.
+    side: str = ""
+    ap: str = ""
+    si: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """One evidence region in the coordinates of the published images (DESIGN.md §4)."""
+
+    id: str  # R1, R2, ... in the order they are listed to the teacher
+    label: str
+    box: tuple[int, ...]  # (x1, y1, x2, y2) or (x1, y1, z1, x2, y2, z2), half-open
+    facts: RegionFacts | None = None
+    is_lesion: bool = False
+    host: str = ""  # for a lesion: the structure that contains it, when known
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """A grounded question generated from annotations (or kept from the source)."""
+
+    family: str  # a QuestionFamily value, or the source's own question type
+    text: str
+    options: tuple[str, ...]  # choice texts without letters; empty when free-form
+    answer: str  # "B. option text" for choice questions
+    evidence: tuple[str, ...]  # region ids the reasoning must cite (may be empty)
+    rationale: tuple[str, ...] = ()  # facts (in words) the answer follows from, for the teacher
+
+    @property
+    def answer_letter(self) -> str:
+        return self.answer.split(".", 1)[0] if self.options else ""
+
+
+@dataclass(slots=True)
+class SerializedImages:
+    """The published pixels of a case and how they were made (shared by all its questions)."""
+
+    images: list[UInt8Array]  # 2D: one image; 3D: K slices, each (H, W) or (H, W, 3) uint8
+    slice_positions_mm: list[float]
+    plane: str  # "" for 2D
+    spacing_mm: list[float]  # (row, col[, between slices]); empty when unknown
+    window: str
+    regions: list[Region]
+    orientation_known: bool
+
+
+@dataclass(slots=True)
+class Sample:
+    """One question about one serialized image or volume: everything a row needs but the trace."""
+
+    source: str
+    case_id: str
+    question_index: int
+    dims: Dims
+    modality: str
+    group_key: str
+    license: str
+    pixels: SerializedImages
+    question: Question
+    official_split: Split | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.source}/{self.case_id}/{self.question_index}"
+
+    @property
+    def regions(self) -> list[Region]:
+        return self.pixels.regions
+
+    def region(self, region_id: str) -> Region | None:
+        return next((r for r in self.pixels.regions if r.id == region_id), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A record, case or sample that was not published, with a typed reason (failures are data)."""
+
+    stage: str  # list / load / normalize / serialize / questions / teacher / validate
+    reason: str  # short machine-readable slug, e.g. "label-grid-mismatch", "unknown-region-id"
+    detail: str  # one human-readable line
+    source: str
+    case_id: str = ""
+    sample_id: str = ""
+    raw: str = ""  # the raw teacher reply, for audit
