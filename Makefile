@@ -1,0 +1,43 @@
+# Two entry points on a fresh machine with Python 3.11 and pip:
+#   make demo   set up .venv, build the phantom demo, publish and validate ./unimed-cot, load it
+#   make test   set up .venv with the dev extras, run the test suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO_DIR ?= unimed-cot
+PYTEST_ARGS ?= -n 2
+
+.PHONY: demo test lint typecheck schemas clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml setup.py | $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/unimed-cot build --source phantom --out $(DEMO_DIR)
+	$(BIN)/unimed-cot publish $(DEMO_DIR) --version 0.1.0
+	$(BIN)/unimed-cot validate $(DEMO_DIR)
+	cd $(dir $(abspath $(DEMO_DIR))) && HF_HUB_OFFLINE=1 $(abspath $(BIN))/python -c "import datasets; \
+	d2 = datasets.load_dataset('$(notdir $(abspath $(DEMO_DIR)))', '2d'); d3 = datasets.load_dataset('$(notdir $(abspath $(DEMO_DIR)))', '3d'); \
+	print(d2); print(d3); r = d3['train'][0]; print('3D row:', r['id'], len(r['images']), 'slices of', r['images'][0].size); \
+	print(r['question']); print(r['reasoning'])"
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy
+
+schemas: $(VENV)/.installed
+	$(BIN)/python -m unimed_cot.schemas
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

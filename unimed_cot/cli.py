@@ -1,0 +1,178 @@
+"""The ``unimed-cot`` command line: thin Typer commands over library calls.
+
+Errors are mapped to one line and an exit code in one place (``_errors_to_exit``); set
+``UNIMED_DEBUG=1`` to see the traceback instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+
+from unimed_cot import __version__
+from unimed_cot.errors import UnimedError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+app = typer.Typer(
+    name="unimed-cot",
+    help=(
+        "Build grounded medical reasoning data from public 2D and 3D sources, publish it as a "
+        "versioned Hugging Face dataset, and validate any release.\n\n"
+        "Start with the demo: unimed-cot build --source phantom && unimed-cot publish "
+        "unimed-cot --version 0.1.0 && unimed-cot validate unimed-cot"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DEFAULT_DIR = Path("unimed-cot")
+DirArgument = Annotated[
+    Path,
+    typer.Argument(help="Release folder (the build workspace). Default: ./unimed-cot", show_default=False),
+]
+
+
+def _errors_to_exit(command: Callable[P, R]) -> Callable[P, R]:
+    """The one place that turns library errors into a readable line and an exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except UnimedError as error:
+            if os.environ.get("UNIMED_DEBUG"):
+                raise
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(error.exit_code) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted: finished cases are kept; run the same command to continue", err=True)
+            raise typer.Exit(130) from None
+        except typer.Exit:
+            raise
+        except Exception as error:
+            if os.environ.get("UNIMED_DEBUG"):
+                raise
+            typer.echo(
+                f"internal error: {type(error).__name__}: {error}\n"
+                "This is a bug; rerun with UNIMED_DEBUG=1 for the traceback and report it.",
+                err=True,
+            )
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"unimed-cot {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Grounded medical visual reasoning across 2D images and 3D volumes."""
+
+
+@app.command()
+@_errors_to_exit
+def sources(
+    slug: Annotated[str | None, typer.Argument(help="Show one source in full, with its expected layout.")] = None,
+) -> None:
+    """List the sources (builders): slug, license, dimensionality and where the data comes from."""
+    from unimed_cot.commands import show_sources
+
+    show_sources(slug)
+
+
+@app.command()
+@_errors_to_exit
+def build(
+    source: Annotated[str, typer.Option("--source", "-s", help="Builder slug (see `unimed-cot sources`).")],
+    input: Annotated[
+        Path | None,
+        typer.Option("--input", "-i", help="Folder of your copy of the source. The demo source needs none."),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Workspace and release folder.")] = DEFAULT_DIR,
+    limit: Annotated[int | None, typer.Option(min=1, help="Build at most N cases (in listing order).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of questions and phrasing; part of the build identity.")] = 0,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    teacher: Annotated[str, typer.Option(help="Reasoning teacher: template (offline, default).")] = "template",
+    slices: Annotated[int, typer.Option(min=1, max=256, help="Slices per 3D volume (K).")] = 32,
+    slice_size: Annotated[
+        int, typer.Option(min=28, help="Side of each published slice in pixels (a multiple of 28).")
+    ] = 252,
+    salt: Annotated[
+        str | None,
+        typer.Option(help="Salt of the group-id hash. Set your own for private data.", show_default=False),
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Build grounded samples from a source into DIR/.build/ (resumable: rerun to continue).
+
+    A bad record never stops the build: it is rejected with its reason and counted in the
+    summary. Running the same build again re-does nothing that was finished.
+    """
+    from unimed_cot.commands import run_build_command
+
+    run_build_command(
+        source=source,
+        input=input,
+        out=out,
+        limit=limit,
+        seed=seed,
+        workers=workers,
+        teacher=teacher,
+        slices=slices,
+        slice_size=slice_size,
+        salt=salt,
+        progress=progress and sys.stderr.isatty(),
+    )
+
+
+@app.command()
+@_errors_to_exit
+def publish(
+    directory: DirArgument = DEFAULT_DIR,
+    version: Annotated[str, typer.Option("--version", "-v", help="Semantic version of this release, e.g. 0.1.0.")] = "",
+    seed: Annotated[int, typer.Option(help="Seed of the group-wise train/validation/test split.")] = 0,
+    max_shard_mb: Annotated[int, typer.Option(min=1, help="Upper bound of one Parquet shard, in MB.")] = 500,
+) -> None:
+    """Write the release files (card, data/ shards, manifest, changelog) from DIR/.build/.
+
+    Splits are made by patient/case group, never by row. Publishing the same staged build twice
+    gives byte-identical shards.
+    """
+    from unimed_cot.commands import run_publish_command
+
+    run_publish_command(directory=directory, version=version, seed=seed, max_shard_mb=max_shard_mb)
+
+
+@app.command()
+@_errors_to_exit
+def validate(directory: DirArgument = DEFAULT_DIR) -> None:
+    """Check a release: schema, images, boxes against images and slices, checksums, split leakage.
+
+    Exits 0 when the release is sound, 3 with a list of problems otherwise.
+    """
+    from unimed_cot.commands import run_validate_command
+
+    run_validate_command(directory)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

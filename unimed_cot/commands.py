@@ -1,0 +1,122 @@
+"""What each CLI command does once its arguments are parsed: resolve the config, call the
+library, print a summary. Kept apart from ``cli.py`` so that the Typer layer stays declarative."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from unimed_cot.errors import UsageError, ValidationFailed
+
+console = Console(highlight=False)
+
+
+def show_sources(slug: str | None) -> None:
+    from unimed_cot.builders import get_builder, registered_builders
+
+    if slug is not None:
+        builder = get_builder(slug)
+        console.print(f"[bold]{builder.slug}[/bold] — {builder.title}")
+        console.print(f"license: {builder.license} (redistributable: {'yes' if builder.redistributable else 'no'})")
+        console.print(f"dims: {', '.join(f'{d}D' for d in builder.dims)}; modalities: {', '.join(builder.modalities)}")
+        console.print(f"data: {builder.homepage}")
+        console.print("expected layout:")
+        console.print(builder.layout, markup=False)
+        return
+    table = Table(title="sources")
+    for column in ("slug", "title", "license", "redistributable", "dims", "modalities"):
+        table.add_column(column)
+    for name, cls in registered_builders().items():
+        table.add_row(
+            name,
+            cls.title,
+            cls.license,
+            "yes" if cls.redistributable else "no",
+            "/".join(f"{d}D" for d in cls.dims),
+            ", ".join(cls.modalities),
+        )
+    console.print(table)
+    console.print("`unimed-cot sources SLUG` shows the expected layout of one source.")
+
+
+def run_build_command(
+    *,
+    source: str,
+    input: Path | None,
+    out: Path,
+    limit: int | None,
+    seed: int,
+    workers: int,
+    teacher: str,
+    slices: int,
+    slice_size: int,
+    salt: str | None,
+    progress: bool,
+) -> None:
+    from unimed_cot.imaging import SerializeConfig
+    from unimed_cot.pipeline import DEFAULT_SALT, BuildConfig, run_build
+
+    if slice_size % 28:
+        raise UsageError(f"--slice-size {slice_size} is not a multiple of 28 (Qwen2.5-VL would resize it)")
+    config = BuildConfig(
+        source=source,
+        out=out,
+        input=input,
+        limit=limit,
+        seed=seed,
+        workers=workers,
+        teacher=teacher,
+        salt=salt or DEFAULT_SALT,
+        serialize=SerializeConfig(n_slices=slices, slice_size=slice_size),
+    )
+    report = run_build(config, progress=progress)
+
+    if report.discarded_stale:
+        console.print(
+            f"settings changed since the last build of {source}: "
+            f"discarded {report.discarded_stale} staged cases built with the old settings"
+        )
+    table = Table(title=f"build {source} -> {out}")
+    table.add_column("")
+    table.add_column("count", justify="right")
+    table.add_row("cases listed", str(report.listed))
+    table.add_row("already staged (skipped)", str(report.already_staged))
+    table.add_row("cases processed now", str(report.processed))
+    table.add_row("rows accepted now", str(report.rows_new))
+    for (stage, reason), count in sorted(report.rejections.items()):
+        table.add_row(f"rejected at {stage}: {reason}", str(count))
+    table.add_row("rows staged in total", str(report.rows_staged_total))
+    table.add_row("time", f"{report.seconds:.1f} s")
+    console.print(table)
+    if report.nothing_new:
+        console.print("nothing new to build: every listed case is already staged.")
+    console.print(f"next: unimed-cot publish {out} --version 0.1.0")
+
+
+def run_publish_command(*, directory: Path, version: str, seed: int, max_shard_mb: int) -> None:
+    from unimed_cot.release.publish import publish
+
+    if not version:
+        raise UsageError("publish needs --version X.Y.Z (semantic version of this release)")
+    report = publish(directory, version=version, seed=seed, max_shard_bytes=max_shard_mb * 1_000_000)
+    console.print(report.summary() if hasattr(report, "summary") else str(report), markup=False)
+    console.print(f"next: unimed-cot validate {directory}")
+    parent = directory.resolve().parent
+    console.print(
+        f"load it: cd {parent} && python -c \"import datasets; "
+        f"print(datasets.load_dataset('{directory.resolve().name}', '3d'))\"",
+        markup=False,
+    )
+
+
+def run_validate_command(directory: Path) -> None:
+    from unimed_cot.release.validate import format_problems, validate_release
+
+    if not directory.is_dir():
+        raise UsageError(f"{directory} is not a folder; give the release folder written by `publish`")
+    report = validate_release(directory)
+    if report.problems:
+        raise ValidationFailed(format_problems(report))
+    console.print(f"{directory}: release is valid ({report.summary()})" if hasattr(report, "summary") else f"{directory}: release is valid")

@@ -1,0 +1,49 @@
+"""Build configuration: resolved once at the CLI and passed down, hashed for staging identity."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from unimed_cot.imaging import SerializeConfig
+
+# The default salt of group ids. Public on purpose, so the same input gives the same group ids
+# (and splits) on every machine; set your own with --salt when patient ids could be guessed.
+DEFAULT_SALT = "unimed-cot/v1"
+TEACHERS = ("template",)
+
+
+@dataclass(frozen=True, slots=True)
+class BuildConfig:
+    """Everything a build needs. ``identity()`` covers only what changes the staged rows."""
+
+    source: str
+    out: Path
+    input: Path | None = None
+    limit: int | None = None
+    seed: int = 0
+    workers: int = 1
+    teacher: str = "template"
+    salt: str = DEFAULT_SALT
+    serialize: SerializeConfig = field(default_factory=SerializeConfig)
+
+    @property
+    def workspace(self) -> Path:
+        return self.out
+
+    def identity(self) -> dict[str, Any]:
+        """The settings staged rows depend on (not paths, limits or worker counts)."""
+        return {
+            "source": self.source,
+            "seed": self.seed,
+            "teacher": self.teacher,
+            "salt_sha": hashlib.sha256(self.salt.encode()).hexdigest()[:16],
+            "serialize": asdict(self.serialize),
+        }
+
+    def identity_hash(self) -> str:
+        blob = json.dumps(self.identity(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()

@@ -1,0 +1,174 @@
+"""Stage order and execution of one build: list, skip what is staged, process the rest, report.
+
+Cases are independent and each is seeded by its own id, so the result does not depend on the
+number of workers or on the order in which cases finish.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from functools import lru_cache
+from multiprocessing import get_context
+from pathlib import Path
+
+from tqdm import tqdm
+
+from unimed_cot.builders import Builder, get_builder
+from unimed_cot.errors import UsageError
+from unimed_cot.records import SourceRecord
+from unimed_cot.teacher import Teacher, TemplateTeacher
+
+from .config import TEACHERS, BuildConfig
+from .stages import process_record
+from .workspace import Workspace
+
+
+@dataclass(slots=True)
+class BuildReport:
+    """What a build did, for the summary table and for tests."""
+
+    source: str
+    input: Path
+    listed: int = 0
+    already_staged: int = 0
+    processed: int = 0
+    rows_new: int = 0
+    rejections: Counter[tuple[str, str]] = field(default_factory=Counter)
+    discarded_stale: int = 0
+    seconds: float = 0.0
+    rows_staged_total: int = 0
+
+    @property
+    def nothing_new(self) -> bool:
+        return self.processed == 0
+
+
+@dataclass(frozen=True, slots=True)
+class CaseSummary:
+    case_id: str
+    rows: int
+    rejections: tuple[tuple[str, str], ...]
+
+
+def make_teacher(config: BuildConfig) -> Teacher:
+    if config.teacher == "template":
+        return TemplateTeacher()
+    raise UsageError(f"unknown teacher {config.teacher!r}; available: {', '.join(TEACHERS)}")
+
+
+def resolve_input(builder: Builder, config: BuildConfig) -> Path:
+    """The input folder: ``--input`` if given (it must exist), else the builder's default."""
+    if config.input is None:
+        return builder.default_input(config.workspace)
+    if not config.input.is_dir():
+        raise UsageError(
+            f"input folder {config.input} does not exist. Source {builder.slug!r} expects:\n"
+            f"{builder.layout}"
+        )
+    builder.check_root(config.input)
+    return config.input
+
+
+def run_build(config: BuildConfig, *, progress: bool = True) -> BuildReport:
+    """Build (or continue building) the staged rows of one source into ``config.out``."""
+    started = time.perf_counter()
+    builder = get_builder(config.source)
+    make_teacher(config)  # fail on a bad teacher before any work
+    root = resolve_input(builder, config)
+    workspace = Workspace(config.out)
+    report = BuildReport(source=config.source, input=root)
+
+    previous = workspace.read_run(config.source)
+    if previous is not None and previous.get("identity_hash") != config.identity_hash():
+        report.discarded_stale = workspace.discard_source(config.source)
+    workspace.write_run(
+        config.source, {"identity": config.identity(), "identity_hash": config.identity_hash()}
+    )
+
+    records = list(_limited(builder.records(root), config.limit))
+    report.listed = len(records)
+    pending = [r for r in records if not workspace.is_staged(config.source, r.case_id)]
+    report.already_staged = report.listed - len(pending)
+
+    for summary in _execute(pending, config=config, progress=progress):
+        report.processed += 1
+        report.rows_new += summary.rows
+        report.rejections.update(summary.rejections)
+
+    report.rows_staged_total = _count_staged_rows(workspace, config.source)
+    report.seconds = time.perf_counter() - started
+    workspace.write_run(
+        config.source,
+        {
+            "identity": config.identity(),
+            "identity_hash": config.identity_hash(),
+            "listed": report.listed,
+            "rows_staged": report.rows_staged_total,
+        },
+    )
+    return report
+
+
+def _limited(records: Iterator[SourceRecord], limit: int | None) -> Iterator[SourceRecord]:
+    for index, record in enumerate(records):
+        if limit is not None and index >= limit:
+            return
+        yield record
+
+
+def _execute(
+    pending: list[SourceRecord], *, config: BuildConfig, progress: bool
+) -> Iterator[CaseSummary]:
+    bar = tqdm(total=len(pending), desc=f"build {config.source}", unit="case", disable=not progress)
+    try:
+        if config.workers <= 1 or len(pending) <= 1:
+            for record in pending:
+                yield stage_one(record, config)
+                bar.update()
+            return
+        # spawn, not fork: library threads (BLAS, Arrow) and forked locks do not mix.
+        with ProcessPoolExecutor(config.workers, mp_context=get_context("spawn")) as pool:
+            futures = [pool.submit(stage_one, record, config) for record in pending]
+            try:
+                for future in as_completed(futures):
+                    yield future.result()
+                    bar.update()
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+    finally:
+        bar.close()
+
+
+def stage_one(record: SourceRecord, config: BuildConfig) -> CaseSummary:
+    """Process one case and stage its rows and rejections (runs in a worker process)."""
+    builder, teacher = _stage_tools(config)
+    result = process_record(record, builder=builder, teacher=teacher, config=config)
+    Workspace(config.out).stage_case(
+        source=record.source, case_id=record.case_id, rows=result.rows, rejections=result.rejections
+    )
+    return CaseSummary(
+        case_id=record.case_id,
+        rows=len(result.rows),
+        rejections=tuple((r.stage, r.reason) for r in result.rejections),
+    )
+
+
+@lru_cache(maxsize=4)
+def _stage_tools(config: BuildConfig) -> tuple[Builder, Teacher]:
+    # One builder and teacher per process and config, not per case.
+    return get_builder(config.source), make_teacher(config)
+
+
+def _count_staged_rows(workspace: Workspace, source: str) -> int:
+    import pyarrow.parquet as pq
+
+    staged = workspace.staged_dir(source)
+    if not staged.is_dir():
+        return 0
+    return sum(pq.read_metadata(path).num_rows for path in sorted(staged.glob("*.parquet")))

@@ -1,0 +1,140 @@
+"""The per-case stages: load -> normalize -> serialize -> questions -> teacher -> validate -> row.
+
+Each stage is a small function over records. A failure inside a case becomes a ``Rejection`` with
+the stage and a reason slug; it never stops the build.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from unimed_cot import __version__
+from unimed_cot.builders import Builder
+from unimed_cot.imaging import normalize_case, serialize_case
+from unimed_cot.questions import generate_questions
+from unimed_cot.records import Case, Rejection, Sample, SerializedImages, SourceRecord
+from unimed_cot.teacher import (
+    Teacher,
+    TraceRejected,
+    build_request,
+    render_reasoning,
+    to_rejection,
+    validate_reply,
+)
+
+from .config import BuildConfig
+from .rows import encode_png, to_row
+
+
+@dataclass(slots=True)
+class CaseResult:
+    """What one case produced: published rows and counted rejections."""
+
+    case_id: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+def reason_slug(error: BaseException) -> str:
+    """A rejection reason from an exception class name: ``LabelMismatchError`` -> ``label-mismatch``."""
+    name = type(error).__name__.removesuffix("Error") or "error"
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
+
+
+def process_record(
+    record: SourceRecord, *, builder: Builder, teacher: Teacher, config: BuildConfig
+) -> CaseResult:
+    """Run every stage for one listed case. Never raises for a bad case."""
+    result = CaseResult(case_id=record.case_id)
+    stage = "load"
+    try:
+        case = builder.load(record)
+        stage = "normalize"
+        case = normalize_case(case)
+        stage = "serialize"
+        pixels = serialize_case(case, config.serialize)
+        stage = "questions"
+        samples = make_samples(case, pixels, license=builder.license, seed=config.seed)
+    except (ValueError, OSError, KeyError, IndexError, RuntimeError) as error:
+        result.rejections.append(
+            Rejection(
+                stage=stage,
+                reason=reason_slug(error),
+                detail=str(error).splitlines()[0] if str(error) else type(error).__name__,
+                source=record.source,
+                case_id=record.case_id,
+            )
+        )
+        return result
+    if not samples:
+        result.rejections.append(
+            Rejection(
+                stage="questions",
+                reason="no-question",
+                detail="the annotations support no question (no labelled region found)",
+                source=record.source,
+                case_id=record.case_id,
+            )
+        )
+        return result
+    images = [encode_png(image) for image in pixels.images]
+    version = f"{__version__}+{config.identity_hash()[:12]}"
+    for sample in samples:
+        row, rejection = answer_sample(sample, images=images, teacher=teacher, version=version, config=config)
+        if row is not None:
+            result.rows.append(row)
+        if rejection is not None:
+            result.rejections.append(rejection)
+    return result
+
+
+def make_samples(case: Case, pixels: SerializedImages, *, license: str, seed: int) -> list[Sample]:
+    """One ``Sample`` per generated question of a serialized case."""
+    record = case.record
+    questions = generate_questions(
+        pixels,
+        dims=record.dims,
+        modality=record.modality,
+        vocabulary=sorted(set(case.labels.values())),
+        seed=f"{record.source}/{record.case_id}/{seed}",
+    )
+    return [
+        Sample(
+            source=record.source,
+            case_id=record.case_id,
+            question_index=index,
+            dims=record.dims,
+            modality=record.modality,
+            group_key=record.group_key,
+            license=license,
+            pixels=pixels,
+            question=question,
+            official_split=record.official_split,
+        )
+        for index, question in enumerate(questions)
+    ]
+
+
+def answer_sample(
+    sample: Sample, *, images: list[bytes], teacher: Teacher, version: str, config: BuildConfig
+) -> tuple[dict[str, Any] | None, Rejection | None]:
+    """Ask the teacher, validate the reply against the sample, and render the row."""
+    request = build_request(sample, with_images=teacher.name != "template")
+    raw = teacher.complete(request)
+    try:
+        trace = validate_reply(raw, sample)
+    except TraceRejected as rejected:
+        return None, to_rejection(rejected, sample, raw)
+    reasoning = render_reasoning(trace, sample)
+    row = to_row(
+        sample,
+        images=images,
+        reasoning=reasoning,
+        teacher=teacher.name,
+        prompt_sha=teacher.prompt_sha,
+        pipeline_version=version,
+        salt=config.salt,
+    )
+    return row, None

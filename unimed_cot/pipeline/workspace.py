@@ -1,0 +1,104 @@
+"""The build workspace ``DIR/.build/`` (DESIGN.md §6): staged rows, rejections, run records.
+
+A case is finished when its staged Parquet file exists. The file is written last and atomically
+(temporary name, then rename), after the case's rejections, so a run killed at any point leaves
+either a finished case or nothing for that case, and a rerun redoes only unfinished cases::
+
+    DIR/.build/staged/<source>/<case_key>.parquet      rows of one case (possibly none)
+    DIR/.build/rejections/<source>/<case_key>.jsonl    rejections of one case, with reasons
+    DIR/.build/runs/<source>.json                      the identity of the staged rows + last summary
+    DIR/.build/inputs/<source>/                        generated inputs (the demo phantom)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from unimed_cot.records import Rejection
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def case_key(case_id: str) -> str:
+    """A file name for a case id: readable, and unique even when ids differ only in odd characters."""
+    readable = _UNSAFE.sub("_", case_id).strip("._")[:80] or "case"
+    return f"{readable}-{hashlib.sha256(case_id.encode()).hexdigest()[:8]}"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write bytes so that ``path`` is either absent, or complete: never half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with tmp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(path)
+
+
+class Workspace:
+    """Paths and staging I/O of one build folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.build = root / ".build"
+
+    def staged_dir(self, source: str) -> Path:
+        return self.build / "staged" / source
+
+    def staged_path(self, source: str, case_id: str) -> Path:
+        return self.staged_dir(source) / f"{case_key(case_id)}.parquet"
+
+    def rejections_path(self, source: str, case_id: str) -> Path:
+        return self.build / "rejections" / source / f"{case_key(case_id)}.jsonl"
+
+    def run_path(self, source: str) -> Path:
+        return self.build / "runs" / f"{source}.json"
+
+    def inputs_dir(self, source: str) -> Path:
+        return self.build / "inputs" / source
+
+    def is_staged(self, source: str, case_id: str) -> bool:
+        return self.staged_path(source, case_id).is_file()
+
+    def stage_case(
+        self,
+        *,
+        source: str,
+        case_id: str,
+        rows: Sequence[dict[str, Any]],
+        rejections: Iterable[Rejection],
+    ) -> None:
+        """Record one finished case: rejections first, then the rows file that marks it done."""
+        from unimed_cot.release.features import rows_to_table, write_parquet
+
+        lines = "".join(json.dumps(asdict(r), sort_keys=True) + "\n" for r in rejections)
+        write_atomic(self.rejections_path(source, case_id), lines.encode())
+        write_parquet(rows_to_table(rows), self.staged_path(source, case_id))
+
+    def read_run(self, source: str) -> dict[str, Any] | None:
+        path = self.run_path(source)
+        if not path.is_file():
+            return None
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return data
+
+    def write_run(self, source: str, record: dict[str, Any]) -> None:
+        blob = json.dumps(record, indent=2, sort_keys=True) + "\n"
+        write_atomic(self.run_path(source), blob.encode())
+
+    def discard_source(self, source: str) -> int:
+        """Remove the staged rows and rejections of a source; returns how many cases were dropped."""
+        staged = self.staged_dir(source)
+        count = len(list(staged.glob("*.parquet"))) if staged.is_dir() else 0
+        shutil.rmtree(staged, ignore_errors=True)
+        shutil.rmtree(self.build / "rejections" / source, ignore_errors=True)
+        return count
