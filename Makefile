@@ -33,8 +33,13 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# mypy cannot follow setuptools' package-dir mapping of an editable install, so it checks a
+# link tree laid out as the wheel is: unimed_cot/ with builders/, schemas/, prompts/ inside.
 typecheck: $(VENV)/.installed
-	$(BIN)/mypy
+	rm -rf build/typecheck && mkdir -p build/typecheck/unimed_cot
+	for entry in unimed_cot/*; do ln -s "$(CURDIR)/$$entry" build/typecheck/unimed_cot/; done
+	for pkg in builders schemas prompts; do ln -s "$(CURDIR)/$$pkg" build/typecheck/unimed_cot/$$pkg; done
+	cd build/typecheck && $(abspath $(BIN))/mypy --config-file $(CURDIR)/pyproject.toml -p unimed_cot
 
 schemas: $(VENV)/.installed
 	$(BIN)/python -m unimed_cot.schemas

@@ -19,7 +19,7 @@ def group_id(*, salt: str, source: str, group_key: str) -> str:
 
 def encode_png(image: UInt8Array) -> bytes:
     """Lossless, deterministic PNG bytes of a (H, W) or (H, W, 3 RGB) uint8 image."""
-    array = np.ascontiguousarray(image)
+    array: np.ndarray = np.ascontiguousarray(image)
     if array.dtype != np.uint8:
         raise ValueError(f"published images are uint8, got {array.dtype}")
     if array.ndim == 3:

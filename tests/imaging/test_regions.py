@@ -1,0 +1,117 @@
+"""Masks -> regions: components, ordering, hosts, drops and facts, on published label grids."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from unimed_cot.imaging import BodyFrame, extract_regions
+
+LABELS = {1: "liver", 2: "kidney", 3: "tumor", 4: "cyst"}
+LESIONS = frozenset({"tumor", "cyst"})
+
+
+def grid_2d() -> np.ndarray:
+    grid = np.zeros((100, 120), dtype=np.int32)
+    grid[10:60, 10:70] = 1  # liver
+    grid[20:25, 20:25] = 3  # small tumor (25 px) inside the liver
+    grid[40:50, 40:50] = 3  # large tumor (100 px) inside the liver
+    grid[70:90, 80:90] = 2  # kidney, two separate components
+    grid[70:90, 100:110] = 2
+    grid[95, 5] = 4  # 1-px cyst: dropped
+    grid[0, 119] = 2  # 1-px kidney speck: dropped from the kidney union
+    return grid
+
+
+def test_regions_order_boxes_and_hosts() -> None:
+    result = extract_regions(grid_2d(), labels=LABELS, lesion_labels=LESIONS, min_component_px=4)
+    assert result.dropped_components == 2
+    summary = [(r.id, r.label, r.box, r.is_lesion, r.host) for r in result.regions]
+    assert summary == [
+        ("R1", "kidney", (80, 70, 110, 90), False, ""),  # organs by name, one union region
+        ("R2", "liver", (10, 10, 70, 60), False, ""),
+        ("R3", "tumor", (40, 40, 50, 50), True, "liver"),  # lesions by size, largest first
+        ("R4", "tumor", (20, 20, 25, 25), True, "liver"),
+    ]
+
+
+def test_facts_in_published_pixels_and_mm() -> None:
+    result = extract_regions(grid_2d(), labels=LABELS, lesion_labels=LESIONS, spacing_mm=(0.5, 2.0))
+    kidney, _, big_tumor, _ = result.regions
+    assert kidney.facts is not None and big_tumor.facts is not None
+    assert kidney.facts.area_px == 400
+    assert kidney.facts.size_mm == pytest.approx(400.0)  # 400 px of 0.5 x 2 mm
+    assert big_tumor.facts.centroid == (45.0, 45.0)  # box centre in the half-open convention
+    assert (big_tumor.facts.side, big_tumor.facts.ap, big_tumor.facts.si) == ("", "", "")
+
+
+def test_unknown_spacing_gives_no_size_and_unlisted_values_are_ignored() -> None:
+    grid = np.zeros((10, 10), dtype=np.int32)
+    grid[2:5, 2:5] = 9  # not in the label vocabulary
+    grid[6:9, 6:9] = 1
+    result = extract_regions(grid, labels={1: "liver"})
+    assert [r.label for r in result.regions] == ["liver"]
+    assert result.regions[0].facts is not None and result.regions[0].facts.size_mm is None
+
+
+def test_lesion_touching_two_organs_goes_to_the_larger_contact() -> None:
+    grid = np.zeros((30, 30), dtype=np.int32)
+    grid[:, :15] = 1  # liver on the left
+    grid[:, 15:] = 2  # kidney on the right
+    grid[10:14, 12:20] = 3  # tumor: 3 columns in liver, 5 in kidney
+    result = extract_regions(grid, labels=LABELS, lesion_labels=LESIONS)
+    tumor = next(r for r in result.regions if r.is_lesion)
+    assert tumor.host == "kidney"
+
+
+def test_lesion_away_from_organs_has_no_host() -> None:
+    grid = np.zeros((30, 30), dtype=np.int32)
+    grid[:5, :5] = 1
+    grid[20:25, 20:25] = 3
+    tumor = extract_regions(grid, labels=LABELS, lesion_labels=LESIONS).regions[1]
+    assert tumor.is_lesion and tumor.host == ""
+
+
+def test_3d_components_connect_diagonally_across_slices() -> None:
+    stack = np.zeros((4, 20, 20), dtype=np.int32)
+    stack[0, 2:4, 2:4] = 3
+    stack[1, 4:6, 4:6] = 3  # touches the previous block only at a corner, one slice up
+    stack[3, 15:17, 15:17] = 3  # separate lesion
+    result = extract_regions(stack, labels=LABELS, lesion_labels=LESIONS, min_component_px=4)
+    boxes = [r.box for r in result.regions]
+    assert boxes == [(2, 2, 0, 6, 6, 2), (15, 15, 3, 17, 17, 4)]
+    assert result.dropped_components == 0
+
+
+def test_3d_tiny_components_are_dropped_and_counted() -> None:
+    stack = np.zeros((4, 20, 20), dtype=np.int32)
+    stack[1:3, 5:10, 5:10] = 1
+    stack[0, 18, 18] = 3
+    stack[3, 0, 0:2] = 3
+    result = extract_regions(stack, labels=LABELS, lesion_labels=LESIONS, min_component_px=3)
+    assert [r.label for r in result.regions] == ["liver"]
+    assert result.dropped_components == 2
+
+
+def test_patient_side_terms_in_the_radiological_view() -> None:
+    stack = np.zeros((10, 100, 100), dtype=np.int32)
+    stack[1:3, 10:20, 10:20] = 1  # image left/top/low slices: patient right, anterior, inferior
+    stack[7:9, 80:90, 80:90] = 2  # patient left, posterior, superior
+    stack[4:6, 45:55, 47:53] = 4  # centred in every direction
+    body = BodyFrame(x_range=(0, 100), y_range=(0, 100), n_slices=10)
+    result = extract_regions(
+        stack, labels=LABELS, lesion_labels=LESIONS, body=body, spacing_mm=(1.0, 1.0, 2.0)
+    )
+    terms = {r.label: (r.facts.side, r.facts.ap, r.facts.si) for r in result.regions if r.facts}
+    assert terms == {
+        "liver": ("right", "anterior", "inferior"),
+        "kidney": ("left", "posterior", "superior"),
+        "cyst": ("midline", "", ""),
+    }
+    liver = next(r for r in result.regions if r.label == "liver")
+    assert liver.facts is not None and liver.facts.size_mm == pytest.approx(0.4)  # 200 x 2 mm³
+
+
+def test_rejects_grids_of_other_ranks() -> None:
+    with pytest.raises(ValueError, match="label grid"):
+        extract_regions(np.zeros(5, dtype=np.int32), labels=LABELS)

@@ -1,0 +1,16 @@
+"""Errors of the imaging layer.
+
+Both derive from ``ValueError``: a file that cannot be read or a label map that does not fit its
+image is a bad *record*, which the pipeline turns into a counted rejection (the class name becomes
+the reason slug, e.g. ``label-mismatch``), never a stopped build.
+"""
+
+from __future__ import annotations
+
+
+class ImagingError(ValueError):
+    """A bad or unsupported image / volume file, or pixels that cannot be serialized."""
+
+
+class LabelMismatchError(ImagingError):
+    """A label map whose grid (shape) or geometry (affine) does not match its image."""

@@ -1,0 +1,218 @@
+"""Label masks -> evidence regions (boxes + measured facts) in published pixel coordinates.
+
+Works on the *published* label grid: (H, W) for a 2D image, (K, H, W) for the K serialized
+slices of a volume, so that boxes are exactly what the model sees.
+
+* Connected components use ``scipy.ndimage.label`` with full connectivity (8 in 2D, 26 over the
+  K x H x W slice stack). Components smaller than ``min_component_px`` are dropped and counted:
+  at the published resolution they are specks a model cannot see, usually resampling debris.
+* An organ (a label not in ``lesion_labels``) gives ONE region: the union of its kept components
+  (left and right lobes of one label are one structure). A lesion gives one region per component.
+* Order (and so the ids R1, R2, ...) is deterministic: organs by label name, then lesions by label
+  name and component size, largest first.
+* Sizes: 2D in mm² and 3D in ml. Lesions (and organs without an exact count) are measured on the
+  published grid with the published spacing: each published voxel stands for row x col x the mean
+  slice gap (a Cavalieri estimate). The serializer passes exact organ volumes counted on the
+  canonical grid, which are better for size comparisons between organs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from unimed_cot.boxes import box_from_mask_2d, box_from_mask_3d
+from unimed_cot.records import Region, RegionFacts
+
+# Half-width of the "midline" (and "no claim" AP / SI) band, as a fraction of the body extent.
+MIDLINE_BAND = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class BodyFrame:
+    """Where the body lies in published pixels (half-open ranges), for patient-side terms.
+
+    Canonical axial slices show anterior at the top and patient left on the image right; a
+    larger slice index is more superior.
+    """
+
+    x_range: tuple[float, float]
+    y_range: tuple[float, float]
+    n_slices: int
+
+
+@dataclass(frozen=True, slots=True)
+class RegionExtraction:
+    """Regions in listing order and the number of components dropped as too small."""
+
+    regions: tuple[Region, ...]
+    dropped_components: int
+
+
+@dataclass(slots=True)
+class _Candidate:
+    label: str
+    value: int
+    mask: npt.NDArray[np.bool_]
+    is_lesion: bool
+    area: int
+    bbox: tuple[slice, ...]  # bounding slices of the mask, from ndimage.find_objects
+
+
+def extract_regions(
+    label_grid: npt.NDArray[np.integer],
+    *,
+    labels: Mapping[int, str],
+    lesion_labels: frozenset[str] | set[str] = frozenset(),
+    min_component_px: int = 4,
+    spacing_mm: Sequence[float] = (),
+    body: BodyFrame | None = None,
+    organ_size_ml: Mapping[int, float] | None = None,
+) -> RegionExtraction:
+    """Derive regions from a published label grid.
+
+    Args:
+        label_grid: (H, W) label image or (K, H, W) stack of serialized label slices.
+        labels: label value -> name; values absent from this mapping are ignored.
+        lesion_labels: names of labels that are lesions (one region per component).
+        min_component_px: components with fewer pixels (voxels) are dropped and counted.
+        spacing_mm: published spacing (row, col[, between slices]); empty when unknown.
+        body: the body's extent in published pixels; when given (3D with known orientation),
+            regions get side / ap / si terms.
+        organ_size_ml: exact organ volumes by label value (3D), preferred over the estimate.
+
+    Returns:
+        The regions with ids R1, R2, ... and the count of dropped components.
+    """
+    from scipy import ndimage
+
+    grid = np.asarray(label_grid)
+    if grid.ndim not in (2, 3):
+        raise ValueError(f"label grid must be (H, W) or (K, H, W), got shape {grid.shape}")
+    structure = np.ones((3,) * grid.ndim, dtype=bool)
+    present = {int(v) for v in np.unique(grid)} & {int(v) for v in labels if int(v) != 0}
+    candidates: list[_Candidate] = []
+    dropped = 0
+    for value in sorted(present):
+        name = labels[value]
+        is_lesion = name in lesion_labels
+        components, count = ndimage.label(grid == value, structure=structure)
+        sizes = np.bincount(components.ravel(), minlength=count + 1)[1:]
+        kept = [index + 1 for index in range(count) if sizes[index] >= min_component_px]
+        dropped += count - len(kept)
+        if not kept:
+            continue
+        objects = ndimage.find_objects(components)
+        if is_lesion:
+            for index in kept:
+                mask = components == index
+                area = int(sizes[index - 1])
+                candidates.append(_Candidate(name, value, mask, True, area, objects[index - 1]))
+        else:
+            mask = np.isin(components, kept)
+            bbox = tuple(slice(0, n) for n in grid.shape)
+            candidates.append(_Candidate(name, value, mask, False, int(mask.sum()), bbox))
+
+    # Stable sort: equal-size components keep scipy's raster order.
+    candidates.sort(key=lambda c: (c.is_lesion, c.label, c.value, -c.area if c.is_lesion else 0))
+    organ_values = {v: n for v, n in labels.items() if n not in lesion_labels and int(v) != 0}
+    regions = []
+    for number, candidate in enumerate(candidates, start=1):
+        box = (
+            box_from_mask_2d(candidate.mask) if grid.ndim == 2 else box_from_mask_3d(candidate.mask)
+        )
+        assert box is not None  # kept components are never empty
+        exact = (
+            None
+            if organ_size_ml is None or candidate.is_lesion
+            else organ_size_ml.get(candidate.value)
+        )
+        regions.append(
+            Region(
+                id=f"R{number}",
+                label=candidate.label,
+                box=box,
+                facts=_facts(candidate, spacing_mm=spacing_mm, body=body, exact_ml=exact),
+                is_lesion=candidate.is_lesion,
+                host=_host(candidate, grid, organ_values, structure) if candidate.is_lesion else "",
+            )
+        )
+    return RegionExtraction(regions=tuple(regions), dropped_components=dropped)
+
+
+def _facts(
+    candidate: _Candidate,
+    *,
+    spacing_mm: Sequence[float],
+    body: BodyFrame | None,
+    exact_ml: float | None,
+) -> RegionFacts:
+    coords = np.nonzero(candidate.mask)
+    # Centroids in the half-open box convention: pixel i spans [i, i+1), its centre is i + 0.5.
+    means = [float(axis.mean()) + 0.5 for axis in coords]
+    centroid = tuple(round(v, 2) for v in reversed(means))  # (x, y) or (x, y, z)
+    size: float | None = None
+    if exact_ml is not None:
+        size = exact_ml
+    elif len(spacing_mm) >= candidate.mask.ndim:
+        area_mm = candidate.area * float(np.prod(spacing_mm[: candidate.mask.ndim]))
+        size = area_mm / 1000.0 if candidate.mask.ndim == 3 else area_mm
+    side = ap = si = ""
+    if body is not None and len(centroid) == 3:
+        x, y, z = centroid
+        side = _term(x, body.x_range, low="right", high="left", middle="midline")
+        ap = _term(y, body.y_range, low="anterior", high="posterior")
+        si = _term(z, (0.0, float(body.n_slices)), low="inferior", high="superior")
+    return RegionFacts(
+        area_px=candidate.area,
+        size_mm=None if size is None else round(size, 3),
+        centroid=centroid,
+        side=side,
+        ap=ap,
+        si=si,
+    )
+
+
+def _term(
+    value: float, extent: tuple[float, float], *, low: str, high: str, middle: str = ""
+) -> str:
+    start, stop = extent
+    centre = (start + stop) / 2
+    band = MIDLINE_BAND * (stop - start)
+    if value < centre - band:
+        return low
+    if value > centre + band:
+        return high
+    return middle
+
+
+def _host(
+    candidate: _Candidate,
+    grid: npt.NDArray[np.integer],
+    organ_values: Mapping[int, str],
+    structure: npt.NDArray[np.bool_],
+) -> str:
+    """The organ that overlaps or touches (1-px dilation) the lesion the most, else ""."""
+    from scipy import ndimage
+
+    if not organ_values:
+        return ""
+    # Work in the lesion's bounding box grown by the 1-px dilation reach: lesions are small.
+    window = tuple(
+        slice(max(0, part.start - 1), min(size, part.stop + 1))
+        for part, size in zip(candidate.bbox, grid.shape, strict=True)
+    )
+    dilated = ndimage.binary_dilation(candidate.mask[window], structure=structure)
+    values, counts = np.unique(grid[window][dilated], return_counts=True)
+    contacts = [
+        (count, organ_values[value])
+        for value, count in zip(values.tolist(), counts.tolist(), strict=True)
+        if value in organ_values
+    ]
+    if not contacts:
+        return ""
+    # Most contact wins; ties go to the alphabetically first name (deterministic).
+    return min(contacts, key=lambda contact: (-contact[0], contact[1]))[1]

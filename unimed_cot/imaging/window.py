@@ -1,0 +1,106 @@
+"""Intensity windows: CT presets in HU, percentile windows for MR and everything else.
+
+CT presets are Radiopaedia's "Windowing (CT)" values (width W, level L in HU; display range
+[L - W/2, L + W/2]). Other modalities have no absolute scale, so they are clipped to the 1st and
+99th percentile of their foreground, as the reference system does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+
+@dataclass(frozen=True, slots=True)
+class WindowPreset:
+    """A CT display window: ``width`` and ``level`` in HU."""
+
+    name: str
+    width: float
+    level: float
+
+    @property
+    def low(self) -> float:
+        return self.level - self.width / 2
+
+    @property
+    def high(self) -> float:
+        return self.level + self.width / 2
+
+    def describe(self) -> str:
+        """The published ``window`` string, e.g. ``CT abdomen W400 L50``."""
+        return f"CT {self.name} W{self.width:g} L{self.level:g}"
+
+
+CT_PRESETS: dict[str, WindowPreset] = {
+    preset.name: preset
+    for preset in (
+        WindowPreset("lung", 1500, -600),
+        WindowPreset("mediastinum", 350, 50),
+        WindowPreset("abdomen", 400, 50),
+        WindowPreset("liver", 150, 30),
+        WindowPreset("bone", 1800, 400),
+        WindowPreset("brain", 80, 40),
+    )
+}
+
+# Background values: what lies outside the body / field of view.
+CT_AIR_HU = -1000.0
+# CT foreground (body) threshold: above air and lung parenchyma's darkest parts.
+CT_BODY_HU = -500.0
+PERCENTILE_LOW = 1.0
+PERCENTILE_HIGH = 99.0
+# Non-CT foreground: above this fraction of the robust (p1..p99) range over the low end. A fixed
+# HU does not exist for MR; 5 % separates air/noise from tissue on common sequences.
+FOREGROUND_FRACTION = 0.05
+
+
+def is_ct(modality: str) -> bool:
+    """Whether a modality string means CT (``CT``, ``ct``, ``CT angiography``, ...)."""
+    return modality.strip().upper().startswith("CT")
+
+
+def choose_ct_preset(label_names: Iterable[str]) -> WindowPreset:
+    """Lung for lung/nodule labels, brain for brain/ventricle labels, abdomen otherwise."""
+    names = [name.lower() for name in label_names]
+    if any("lung" in name or "nodule" in name for name in names):
+        return CT_PRESETS["lung"]
+    if any("brain" in name or "ventricle" in name for name in names):
+        return CT_PRESETS["brain"]
+    return CT_PRESETS["abdomen"]
+
+
+def foreground_mask(array: npt.NDArray[np.generic], *, ct: bool) -> npt.NDArray[np.bool_]:
+    """Body voxels: CT above -500 HU; other modalities above a low robust threshold."""
+    values = np.asarray(array, dtype=np.float32)
+    if ct:
+        return values > CT_BODY_HU
+    low, high = np.percentile(values, [PERCENTILE_LOW, PERCENTILE_HIGH])
+    return values > low + FOREGROUND_FRACTION * (high - low)
+
+
+def percentile_bounds(
+    array: npt.NDArray[np.generic], mask: npt.NDArray[np.bool_] | None = None
+) -> tuple[float, float]:
+    """The 1st and 99th percentile of ``array`` (of its masked voxels when a mask is given)."""
+    values = np.asarray(array, dtype=np.float32)
+    if mask is not None and mask.any():
+        values = values[mask]
+    low, high = np.percentile(values, [PERCENTILE_LOW, PERCENTILE_HIGH])
+    return float(low), float(high)
+
+
+def to_unit(array: npt.NDArray[np.generic], low: float, high: float) -> npt.NDArray[np.float32]:
+    """Map ``[low, high]`` linearly to ``[0, 1]`` (float32), clipping outside values."""
+    values = np.asarray(array, dtype=np.float32)
+    if high <= low:  # a flat image: everything at or above the level is white
+        return (values > low).astype(np.float32)
+    return np.clip((values - low) / (high - low), 0.0, 1.0).astype(np.float32)
+
+
+def unit_to_uint8(values: npt.NDArray[np.floating]) -> npt.NDArray[np.uint8]:
+    """``[0, 1]`` floats to uint8 with rounding (resized values may overshoot slightly)."""
+    return np.rint(np.clip(values, 0.0, 1.0) * 255.0).astype(np.uint8)
