@@ -1,0 +1,215 @@
+"""``publish DIR``: turn what ``build`` staged in ``DIR/.build/`` into a release beside it.
+
+::
+
+    DIR/README.md                                   card (configs, dataset_info features, prose)
+    DIR/data/{2d,3d}/{split}-NNNNN-of-NNNNN.parquet shards
+    DIR/manifest.json                               shard checksums, counts, provenance
+    DIR/CHANGELOG.md                                one section per version, newest first
+
+Shards are written into ``DIR/.build/publish/data`` and swapped in at the end, so a publish that
+fails half-way leaves the previous release untouched, and the stale shards of the previous
+publish are gone once it succeeds. The same staged inputs always give byte-identical shards.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import unimed_cot
+from unimed_cot.errors import ReleaseError
+
+from .card import write_card
+from .changelog import write_changelog
+from .manifest import (
+    MANIFEST_NAME,
+    build_manifest,
+    check_version,
+    count_rejections,
+    count_rows,
+    read_manifest,
+    write_manifest,
+)
+from .shards import DEFAULT_MAX_SHARD_BYTES, plan_shards, write_shard
+from .splits import DEFAULT_RATIOS, assign_splits, merge_official
+from .staging import StagedRow, rejection_counts, scan_staged, staged_config_hash, staged_files
+
+
+@dataclass(slots=True)
+class PublishReport:
+    """What a publish wrote, with the counts a user checks first."""
+
+    release: Path
+    version: str
+    rows: int
+    rows_by_config_split: dict[str, dict[str, int]]
+    groups_by_split: dict[str, int]
+    rows_by_source: dict[str, int]
+    rejections: int
+    shards: list[Path] = field(default_factory=list)
+    card: Path | None = None
+    manifest: Path | None = None
+    changelog: Path | None = None
+    previous_version: str | None = None
+    removed_stale_shards: int = 0
+
+    def summary(self) -> str:
+        """A few readable lines for the command line."""
+        head = f"published {self.release} version {self.version}"
+        lines = [f"{head}: {self.rows} rows in {len(self.shards)} shards"]
+        for config, splits in sorted(self.rows_by_config_split.items()):
+            parts = ", ".join(f"{split} {count}" for split, count in splits.items())
+            lines.append(f"  {config}: {parts}")
+        groups = ", ".join(f"{split} {count}" for split, count in self.groups_by_split.items())
+        lines.append(f"  groups: {groups}")
+        lines.append(
+            "  sources: " + ", ".join(f"{s} {n}" for s, n in sorted(self.rows_by_source.items()))
+        )
+        lines.append(f"  rejected during the build: {self.rejections}")
+        if self.previous_version is not None:
+            removed = f"{self.removed_stale_shards} old shards removed"
+            lines.append(f"  replaced version {self.previous_version} ({removed})")
+        return "\n".join(lines)
+
+
+def publish(
+    workspace: Path,
+    *,
+    version: str,
+    seed: int = 0,
+    ratios: Sequence[float] = DEFAULT_RATIOS,
+    max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES,
+) -> PublishReport:
+    """Write the release files of ``workspace`` from its staged build.
+
+    Args:
+        workspace: the folder given to ``build --out``; the release is written into it.
+        version: semantic version of this release (``0.1.0``).
+        seed: seed of the group-wise split.
+        ratios: (train, validation, test) fractions of groups per (source, dims) stratum.
+        max_shard_bytes: upper bound of one shard (encoded images and text).
+
+    Raises:
+        ReleaseError: when the version is not semver, nothing is staged, a staged file is
+            unreadable, or two staged rows share an id.
+        UsageError: for bad ratios.
+    """
+    check_version(version)
+    if max_shard_bytes <= 0:
+        raise ReleaseError(f"max shard size must be positive, got {max_shard_bytes} bytes")
+    if not staged_files(workspace):
+        raise ReleaseError(
+            f"nothing is staged in {workspace / '.build' / 'staged'}: "
+            f"run `unimed-cot build --out {workspace}` first"
+        )
+    rows = scan_staged(workspace)
+    if not rows:
+        raise ReleaseError(
+            f"the staged cases in {workspace / '.build'} hold no rows (every sample was rejected); "
+            f"see the rejection reasons in {workspace / '.build' / 'rejections'}"
+        )
+    _check_unique_ids(rows)
+    split_of = assign_row_splits(rows, seed=seed, ratios=ratios)
+    previous = _previous_manifest(workspace / MANIFEST_NAME)
+
+    staging = workspace / ".build" / "publish"
+    shutil.rmtree(staging, ignore_errors=True)
+    infos = [
+        write_shard(plan, staging)
+        for plan in plan_shards(rows, split_of=split_of, max_shard_bytes=max_shard_bytes)
+    ]
+    removed = _swap_data(staging / "data", workspace / "data")
+    shutil.rmtree(staging, ignore_errors=True)
+
+    counts = count_rows(rows, split_of)
+    rejections = count_rejections(rejection_counts(workspace))
+    manifest = build_manifest(
+        version=version,
+        package_version=unimed_cot.__version__,
+        config_hash=staged_config_hash(workspace),
+        settings={
+            "seed": seed,
+            "ratios": [float(r) for r in ratios],
+            "max_shard_bytes": max_shard_bytes,
+        },
+        shards=infos,
+        counts=counts,
+        rejections=rejections,
+    )
+    paths = {name: workspace / name for name in (MANIFEST_NAME, "README.md", "CHANGELOG.md")}
+    write_manifest(paths[MANIFEST_NAME], manifest)
+    write_card(paths["README.md"], manifest)
+    write_changelog(paths["CHANGELOG.md"], manifest, previous)
+    return PublishReport(
+        release=workspace,
+        version=version,
+        rows=counts["total"],
+        rows_by_config_split=counts["by_config_split"],
+        groups_by_split=counts["groups_by_split"],
+        rows_by_source=counts["by_source"],
+        rejections=rejections["total"],
+        shards=[workspace / info.path for info in infos],
+        card=paths["README.md"],
+        manifest=paths[MANIFEST_NAME],
+        changelog=paths["CHANGELOG.md"],
+        previous_version=str(previous["version"]) if previous else None,
+        removed_stale_shards=removed,
+    )
+
+
+def assign_row_splits(
+    rows: Sequence[StagedRow], *, seed: int = 0, ratios: Sequence[float] = DEFAULT_RATIOS
+) -> dict[str, str]:
+    """Split of every group, assigned per (source, dims) stratum.
+
+    A group's official split is the most held-out one among its rows. A group that appears in
+    two strata (a patient with both a 2D image and a volume) keeps the split of the first
+    stratum it was assigned in, so it never straddles two splits.
+    """
+    official: dict[str, str] = {}
+    strata: dict[tuple[str, int], set[str]] = defaultdict(set)
+    for row in rows:
+        official[row.group_id] = merge_official(official.get(row.group_id, ""), row.official_split)
+        strata[(row.source, row.dims)].add(row.group_id)
+    split_of: dict[str, str] = {}
+    for key in sorted(strata):
+        groups = sorted(strata[key])
+        fixed = {g: split_of.get(g) or official.get(g, "") for g in groups}
+        split_of.update(assign_splits(groups, ratios=ratios, seed=seed, official=fixed))
+    return split_of
+
+
+def _check_unique_ids(rows: Sequence[StagedRow]) -> None:
+    seen: dict[str, Path] = {}
+    for row in rows:
+        if row.id in seen:
+            raise ReleaseError(
+                f"row id {row.id!r} is staged twice ({seen[row.id]} and {row.file}); "
+                f"remove one of the files and build again"
+            )
+        seen[row.id] = row.file
+
+
+def _previous_manifest(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        return read_manifest(path)
+    except ReleaseError:
+        return None  # an unreadable old manifest only loses the before/after in the changelog
+
+
+def _swap_data(new: Path, target: Path) -> int:
+    """Replace ``target`` by ``new``; returns how many old shard files were removed."""
+    removed = len(list(target.rglob("*.parquet"))) if target.is_dir() else 0
+    shutil.rmtree(target, ignore_errors=True)
+    if new.is_dir():
+        new.replace(target)
+    else:
+        target.mkdir(parents=True, exist_ok=True)
+    return removed

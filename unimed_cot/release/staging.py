@@ -1,0 +1,170 @@
+"""Reading what ``build`` staged in ``DIR/.build/``: a light index of rows, rejections, run configs.
+
+Publishing a release of ~220K rows cannot hold every image in memory, so it reads the staged
+files twice: once here for the light columns and each row's encoded size (images are dropped as
+soon as they are measured), and once per shard to copy the rows out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from unimed_cot.errors import ReleaseError
+
+from .features import read_table
+from .files import sha256_file
+
+_TEXT_COLUMNS = ("id", "question", "answer", "reasoning", "modality", "window", "question_type")
+
+
+@dataclass(frozen=True, slots=True)
+class StagedRow:
+    """Where one staged row lives and what publishing needs to know about it (no pixels)."""
+
+    id: str
+    source: str
+    dims: int
+    official_split: str  # "" when the source has none
+    group_id: str
+    question_type: str
+    license: str
+    teacher: str
+    prompt_sha: str
+    pipeline_version: str
+    file: Path
+    index: int  # row index inside ``file``
+    nbytes: int  # encoded images + text, the measure shards are bounded by
+
+    @property
+    def config(self) -> str:
+        return config_name(self.dims)
+
+
+def config_name(dims: int) -> str:
+    """The dataset config of a row: ``2d`` or ``3d``."""
+    return f"{dims}d"
+
+
+def staged_root(workspace: Path) -> Path:
+    return workspace / ".build" / "staged"
+
+
+def staged_files(workspace: Path) -> list[Path]:
+    """Every staged Parquet file, in a deterministic order."""
+    root = staged_root(workspace)
+    return sorted(root.glob("*/*.parquet")) if root.is_dir() else []
+
+
+def scan_staged(workspace: Path) -> list[StagedRow]:
+    """Index every staged row (light columns and encoded size).
+
+    Raises:
+        ReleaseError: when a staged file cannot be read or does not have the row schema.
+    """
+    rows: list[StagedRow] = []
+    for path in staged_files(workspace):
+        try:
+            table = read_table(path)
+        except (OSError, ValueError, pa.ArrowException) as error:
+            raise ReleaseError(
+                f"staged file {path} is not readable ({error}); delete it and run "
+                f"`unimed-cot build` again to rebuild that case"
+            ) from error
+        sizes = _row_sizes(table)
+        light = table.drop_columns(["images"]).to_pylist()
+        for index, row in enumerate(light):
+            rows.append(
+                StagedRow(
+                    id=row["id"],
+                    source=row["source"],
+                    dims=int(row["dims"]),
+                    official_split=row["split"] or "",
+                    group_id=row["group_id"],
+                    question_type=row["question_type"],
+                    license=row["license"],
+                    teacher=row["teacher"],
+                    prompt_sha=row["prompt_sha"],
+                    pipeline_version=row["pipeline_version"],
+                    file=path,
+                    index=index,
+                    nbytes=int(sizes[index]),
+                )
+            )
+    return rows
+
+
+def _row_sizes(table: pa.Table) -> np.ndarray:
+    """Bytes of the encoded images and main text of each row (vectorized, no Python copies)."""
+    n = table.num_rows
+    total = np.zeros(n, dtype=np.int64)
+    if n == 0:
+        return total
+    images = table.column("images").combine_chunks()
+    flat = pc.list_flatten(images)
+    if len(flat):
+        parents = pc.list_parent_indices(images).to_numpy()
+        lengths = pc.binary_length(flat.field("bytes")).fill_null(0).to_numpy()
+        total += np.bincount(parents, weights=lengths, minlength=n).astype(np.int64)
+    for name in _TEXT_COLUMNS:
+        total += pc.binary_length(table.column(name)).fill_null(0).to_numpy(zero_copy_only=False)
+    return total
+
+
+def rejection_counts(workspace: Path) -> Counter[tuple[str, str, str]]:
+    """Rejections staged by ``build``, counted by (source, stage, reason).
+
+    A line that is not a JSON object is counted as ``(source, "rejections", "unparseable")``
+    rather than stopping the publish.
+    """
+    counts: Counter[tuple[str, str, str]] = Counter()
+    root = workspace / ".build" / "rejections"
+    if not root.is_dir():
+        return counts
+    for path in sorted(root.glob("*/*.jsonl")):
+        source = path.parent.name
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                key = (
+                    str(record.get("source") or source),
+                    str(record["stage"]),
+                    str(record["reason"]),
+                )
+            except (ValueError, KeyError, TypeError, AttributeError):
+                key = (source, "rejections", "unparseable")
+            counts[key] += 1
+    return counts
+
+
+def staged_config_hash(workspace: Path) -> str:
+    """Hash of what the staged rows were built with.
+
+    The run configs in ``.build/runs/*.json`` when present (their ``identity``, which excludes
+    paths, limits and worker counts), otherwise the contents of the staged files themselves.
+    """
+    runs = sorted((workspace / ".build" / "runs").glob("*.json"))
+    digest = hashlib.sha256()
+    if runs:
+        for path in runs:
+            try:
+                record = json.loads(path.read_text(encoding="utf-8"))
+                identity = record.get("identity", record) if isinstance(record, dict) else record
+            except ValueError:
+                identity = sha256_file(path)
+            blob = json.dumps({path.stem: identity}, sort_keys=True, separators=(",", ":"))
+            digest.update(blob.encode())
+        return digest.hexdigest()
+    root = staged_root(workspace)
+    for path in staged_files(workspace):
+        digest.update(f"{path.relative_to(root).as_posix()}\x1f{sha256_file(path)}\n".encode())
+    return digest.hexdigest()
