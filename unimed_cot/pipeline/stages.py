@@ -98,6 +98,7 @@ def make_samples(case: Case, pixels: SerializedImages, *, license: str, seed: in
         dims=record.dims,
         modality=record.modality,
         vocabulary=sorted(set(case.labels.values())),
+        lesion_vocabulary=case.lesion_labels,
         seed=f"{record.source}/{record.case_id}/{seed}",
     )
     return [

@@ -1,0 +1,3 @@
+from unimed_cot.cli import main
+
+main()
