@@ -50,7 +50,7 @@ class Builder(ABC):
 
     @abstractmethod
     def load(self, record: SourceRecord) -> Case:
-        """Read one case's pixels and labels. Raise ``ValueError`` (or a subclass) for a bad record."""
+        """Read one case's pixels and labels; raise ``ValueError`` (or a subclass) if bad."""
 
     def default_input(self, workspace: Path) -> Path:
         """The input folder when ``--input`` is not given; real sources have none."""

@@ -10,7 +10,15 @@ from pydantic import BaseModel
 from .row import LETTERS, RegionRow, Row
 from .trace import Trace, TraceStep
 
-__all__ = ["LETTERS", "SCHEMA_MODELS", "RegionRow", "Row", "Trace", "TraceStep", "render_json_schema"]
+__all__ = [
+    "LETTERS",
+    "SCHEMA_MODELS",
+    "RegionRow",
+    "Row",
+    "Trace",
+    "TraceStep",
+    "render_json_schema",
+]
 
 SCHEMA_MODELS: dict[str, type[BaseModel]] = {"row": Row, "trace": Trace}
 

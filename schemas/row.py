@@ -11,7 +11,9 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-RegionId = Annotated[str, Field(pattern=r"^R[1-9]\d*$", description="R1, R2, ... as cited in the trace")]
+RegionId = Annotated[
+    str, Field(pattern=r"^R[1-9]\d*$", description="R1, R2, ... as cited in the trace")
+]
 LETTERS = "ABCDEFGHIJ"
 _CHOICE_ANSWER = re.compile(r"^([A-J])\. (.+)$", re.DOTALL)
 
@@ -37,11 +39,15 @@ class Row(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(pattern=r"^[a-z0-9_\-]+/.+/\d+$", description="{source}/{native case id}/{question index}")
+    id: str = Field(
+        pattern=r"^[a-z0-9_\-]+/.+/\d+$", description="{source}/{native case id}/{question index}"
+    )
     source: str = Field(pattern=r"^[a-z0-9_\-]+$")
     dims: Literal[2, 3]
     modality: str = Field(min_length=1)
-    images: list[bytes] = Field(min_length=0, description="encoded image files (PNG); K slices for 3D")
+    images: list[bytes] = Field(
+        min_length=0, description="encoded image files (PNG); K slices for 3D"
+    )
     slice_positions_mm: list[float]
     plane: Literal["", "axial", "coronal", "sagittal"]
     spacing_mm: list[float]
@@ -53,7 +59,9 @@ class Row(BaseModel):
     regions: list[RegionRow]
     reasoning: str = Field(min_length=1)
     split: Literal["train", "validation", "test"]
-    group_id: str = Field(pattern=r"^[0-9a-f]{16,64}$", description="salted hash of the patient/case id")
+    group_id: str = Field(
+        pattern=r"^[0-9a-f]{16,64}$", description="salted hash of the patient/case id"
+    )
     license: str = Field(min_length=1, description="SPDX id of the source's data license")
     teacher: str = Field(min_length=1)
     prompt_sha: str = Field(pattern=r"^[0-9a-f]{64}$")
@@ -66,7 +74,9 @@ class Row(BaseModel):
         box_len = 4 if self.dims == 2 else 6
         for region in self.regions:
             if len(region.box) != box_len:
-                raise ValueError(f"region {region.id} has a {len(region.box)}-value box in a {self.dims}D row")
+                raise ValueError(
+                    f"region {region.id} has a {len(region.box)}-value box in a {self.dims}D row"
+                )
         if len({r.id for r in self.regions}) != len(self.regions):
             raise ValueError("region ids are not unique")
         if self.dims == 2:
@@ -82,5 +92,7 @@ class Row(BaseModel):
                 raise ValueError(f"choice answer {self.answer!r} is not 'X. option text'")
             index = LETTERS.index(match.group(1))
             if index >= len(self.options) or self.options[index] != match.group(2):
-                raise ValueError(f"answer {self.answer!r} does not match the options {self.options}")
+                raise ValueError(
+                    f"answer {self.answer!r} does not match the options {self.options}"
+                )
         return self

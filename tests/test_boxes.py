@@ -33,7 +33,10 @@ def box_3d(draw: st.DrawFn) -> tuple[tuple[int, ...], int, int, int]:
 
 def test_render_matches_reference_examples() -> None:
     assert boxes.render_box([98, 107, 153, 154]) == "<|box_start|>[98,107,153,154]<|box_end|>"
-    assert boxes.render_box([96, 105, 5, 147, 152, 27]) == "<|box_start|>[96,105,5,147,152,27]<|box_end|>"
+    assert (
+        boxes.render_box([96, 105, 5, 147, 152, 27])
+        == "<|box_start|>[96,105,5,147,152,27]<|box_end|>"
+    )
 
 
 @pytest.mark.parametrize(
@@ -107,7 +110,9 @@ def test_m3d_order_is_depth_first() -> None:
         ((0, 0, 0, 5, 5, 3), {"width": 10, "height": 10}, "2D image"),
     ],
 )
-def test_validate_rejects_out_of_bounds(box: tuple[int, ...], kwargs: dict[str, int], message: str) -> None:
+def test_validate_rejects_out_of_bounds(
+    box: tuple[int, ...], kwargs: dict[str, int], message: str
+) -> None:
     with pytest.raises(BoxError, match=message):
         boxes.validate_box(box, **kwargs)
 

@@ -55,7 +55,15 @@ def test_unknown_source_lists_known_ones(tmp_path: Path) -> None:
 
 
 def test_missing_input_folder_says_what_was_expected(tmp_path: Path) -> None:
-    code, output = invoke("build", "--source", "phantom", "--input", str(tmp_path / "missing"), "--out", str(tmp_path / "ws"))
+    code, output = invoke(
+        "build",
+        "--source",
+        "phantom",
+        "--input",
+        str(tmp_path / "missing"),
+        "--out",
+        str(tmp_path / "ws"),
+    )
     assert code == 2
     assert "does not exist" in output
     assert "phantom.json" in output
@@ -64,14 +72,24 @@ def test_missing_input_folder_says_what_was_expected(tmp_path: Path) -> None:
 
 def test_wrong_input_folder_says_what_was_expected(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    code, output = invoke("build", "--source", "phantom", "--input", str(tmp_path / "empty"), "--out", str(tmp_path / "ws"))
+    code, output = invoke(
+        "build",
+        "--source",
+        "phantom",
+        "--input",
+        str(tmp_path / "empty"),
+        "--out",
+        str(tmp_path / "ws"),
+    )
     assert code == 2
     assert "does not look like" in output
     assert "Traceback" not in output
 
 
 def test_bad_slice_size_is_a_usage_error(tmp_path: Path) -> None:
-    code, output = invoke("build", "--source", "phantom", "--slice-size", "250", "--out", str(tmp_path / "ws"))
+    code, output = invoke(
+        "build", "--source", "phantom", "--slice-size", "250", "--out", str(tmp_path / "ws")
+    )
     assert code == 2
     assert "multiple of 28" in output
 
@@ -95,7 +113,9 @@ def test_validate_missing_folder(tmp_path: Path) -> None:
     assert "not a folder" in output
 
 
-def test_debug_variable_shows_the_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_debug_variable_shows_the_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("UNIMED_DEBUG", "1")
     result = runner.invoke(app, ["build", "--source", "nope", "--out", str(tmp_path)])
     assert result.exit_code != 0

@@ -38,7 +38,9 @@ def test_demo_has_enough_rows_of_both_kinds(demo_release: Path) -> None:
     }
 
 
-def test_load_dataset_offline(demo_release: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_load_dataset_offline(
+    demo_release: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.chdir(demo_release.parent)
     import datasets
@@ -58,8 +60,9 @@ def test_load_dataset_offline(demo_release: Path, monkeypatch: pytest.MonkeyPatc
 
 
 def test_every_box_in_reasoning_is_grounded(demo_release: Path) -> None:
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     for config in ("2d", "3d"):
         for row in _rows(demo_release, config):

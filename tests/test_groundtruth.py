@@ -25,7 +25,9 @@ from unimed_cot.imaging.resize import pad_to_square_fov, qwen_fixed_size, resize
 def _rows(release: Path, config: str) -> list[dict]:
     rows: list[dict] = []
     for path in sorted((release / "data" / config).glob("*.parquet")):
-        rows.extend(pq.read_table(path, columns=["id", "dims", "slice_positions_mm", "regions"]).to_pylist())
+        rows.extend(
+            pq.read_table(path, columns=["id", "dims", "slice_positions_mm", "regions"]).to_pylist()
+        )
     return rows
 
 
@@ -42,7 +44,11 @@ def _component_boxes(mask: np.ndarray, structure: np.ndarray) -> set[tuple[int, 
     components, count = ndimage.label(mask, structure=structure)
     found = set()
     for index in range(1, count + 1):
-        box = box_from_mask_3d(components == index) if mask.ndim == 3 else box_from_mask_2d(components == index)
+        box = (
+            box_from_mask_3d(components == index)
+            if mask.ndim == 3
+            else box_from_mask_2d(components == index)
+        )
         if box is not None:
             found.add(box)
     return found
@@ -64,19 +70,28 @@ def test_3d_boxes_equal_ground_truth(demo_release: Path) -> None:
             picked = []
             for position in row["slice_positions_mm"]:
                 centre = np.array([(data.shape[0] - 1) / 2, (data.shape[1] - 1) / 2, 0, 1.0])
-                ks = [k for k in range(data.shape[2]) if abs(affine[2] @ (centre + [0, 0, k, 0]) - position) < 1e-2]
+                ks = [
+                    k
+                    for k in range(data.shape[2])
+                    if abs(affine[2] @ (centre + np.array([0, 0, k, 0])) - position) < 1e-2
+                ]
                 assert len(ks) == 1, (case_id, position)
                 picked.append(ks[0])
             stack = []
             for k in picked:
-                padded, _ = pad_to_square_fov(data[:, :, k].T, row_mm=float(zooms[1]), col_mm=float(zooms[0]), value=0)
+                padded, _ = pad_to_square_fov(
+                    data[:, :, k].T, row_mm=float(zooms[1]), col_mm=float(zooms[0]), value=0
+                )
                 stack.append(resize_labels(padded, 252, 252))
             cache[case_id] = (np.stack(stack), {name: int(v) for v, name in table.items()})
         stack, values = cache[case_id]
         for region in row["regions"]:
             mask = stack == values[region["label"]]
             if region["label"] in lesions:
-                assert tuple(region["box"]) in _component_boxes(mask, np.ones((3, 3, 3))), (row["id"], region)
+                assert tuple(region["box"]) in _component_boxes(mask, np.ones((3, 3, 3))), (
+                    row["id"],
+                    region,
+                )
             else:
                 assert tuple(region["box"]) == box_from_mask_3d(mask), (row["id"], region)
             checked += 1
@@ -99,7 +114,10 @@ def test_2d_boxes_equal_ground_truth(demo_release: Path) -> None:
         for region in row["regions"]:
             mask = labels == names[region["label"]]
             if region["label"] in lesions:
-                assert tuple(region["box"]) in _component_boxes(mask, np.ones((3, 3))), (row["id"], region)
+                assert tuple(region["box"]) in _component_boxes(mask, np.ones((3, 3))), (
+                    row["id"],
+                    region,
+                )
             else:
                 assert tuple(region["box"]) == box_from_mask_2d(mask), (row["id"], region)
             checked += 1

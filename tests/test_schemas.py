@@ -76,8 +76,12 @@ def test_invalid_rows_are_refused(changes: dict[str, Any]) -> None:
 
 
 def test_trace_refuses_coordinates_field_and_empty_steps() -> None:
-    Trace.model_validate({"steps": [{"text": "The liver [R1] is large.", "cites": ["R1"]}], "answer": "A. liver"})
+    Trace.model_validate(
+        {"steps": [{"text": "The liver [R1] is large.", "cites": ["R1"]}], "answer": "A. liver"}
+    )
     with pytest.raises(ValidationError):
         Trace.model_validate({"steps": [], "answer": "A"})
     with pytest.raises(ValidationError):
-        Trace.model_validate({"steps": [{"text": "x", "cites": ["R1"], "box": [1, 2, 3, 4]}], "answer": "A"})
+        Trace.model_validate(
+            {"steps": [{"text": "x", "cites": ["R1"], "box": [1, 2, 3, 4]}], "answer": "A"}
+        )

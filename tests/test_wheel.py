@@ -17,7 +17,17 @@ REPO = Path(__file__).resolve().parent.parent
 def test_wheel_runs_the_demo_without_the_repository(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(dist), str(REPO)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(dist),
+            str(REPO),
+        ],
         check=True,
         capture_output=True,
     )
@@ -29,7 +39,10 @@ def test_wheel_runs_the_demo_without_the_repository(tmp_path: Path) -> None:
     # Dependencies come from this test environment (no network needed); the package itself only
     # from the wheel, installed into the fresh venv's own site-packages, which comes first.
     site = Path(
-        subprocess.check_output([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True).strip()
+        subprocess.check_output(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            text=True,
+        ).strip()
     )
     (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "-q", str(wheel)], check=True)
@@ -38,22 +51,48 @@ def test_wheel_runs_the_demo_without_the_repository(tmp_path: Path) -> None:
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     located = subprocess.check_output(
-        [str(python), "-c", "import unimed_cot, unimed_cot.builders, unimed_cot.schemas, unimed_cot.prompts; "
-         "print(unimed_cot.__file__); print(unimed_cot.builders.__file__)"],
-        cwd=work, env=env, text=True,
+        [
+            str(python),
+            "-c",
+            "import unimed_cot, unimed_cot.builders, unimed_cot.schemas, unimed_cot.prompts; "
+            "print(unimed_cot.__file__); print(unimed_cot.builders.__file__)",
+        ],
+        cwd=work,
+        env=env,
+        text=True,
     )
     assert str(REPO) not in located, located
     assert str(venv) in located
 
     result = subprocess.run(
-        [str(venv / "bin" / "unimed-cot"), "build", "--source", "phantom", "--limit", "3", "--out", "ws", "--no-progress"],
-        cwd=work, env=env, capture_output=True, text=True,
+        [
+            str(venv / "bin" / "unimed-cot"),
+            "build",
+            "--source",
+            "phantom",
+            "--limit",
+            "3",
+            "--out",
+            "ws",
+            "--no-progress",
+        ],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "rows accepted now" in result.stdout
     assert list((work / "ws" / ".build" / "staged" / "phantom").glob("*.parquet"))
     card = subprocess.check_output(
-        [str(python), "-c", "from importlib.resources import files; print(files('unimed_cot').joinpath('dataset_card.md').is_file())"],
-        cwd=work, env=env, text=True,
+        [
+            str(python),
+            "-c",
+            "from importlib.resources import files; "
+            "print(files('unimed_cot').joinpath('dataset_card.md').is_file())",
+        ],
+        cwd=work,
+        env=env,
+        text=True,
     )
     assert card.strip() == "True"

@@ -69,7 +69,9 @@ def count_box_tokens(text: str) -> tuple[int, int]:
     return text.count(BOX_START), text.count(BOX_END)
 
 
-def validate_box(box: Sequence[int], *, width: int, height: int, n_slices: int | None = None) -> None:
+def validate_box(
+    box: Sequence[int], *, width: int, height: int, n_slices: int | None = None
+) -> None:
     """Check that a box is well formed and inside its image (and slice stack for 3D).
 
     Raises:
@@ -139,7 +141,7 @@ def iou(a: Sequence[int], b: Sequence[int]) -> float:
 
 
 def to_grid(box: Sequence[int], *, width: int, height: int, scale: int = 1000) -> Box:
-    """Pixel box -> 0..scale grid (Qwen2-VL, Med-GRIT). 2D only; exact round trip for sides <= scale."""
+    """Pixel box -> 0..scale grid (Qwen2-VL, Med-GRIT); exact round trip for sides <= scale."""
     x1, y1, x2, y2 = _as_2d(box)
     return (
         round(x1 * scale / width),
@@ -185,7 +187,7 @@ def parse_grid_box(text: str, *, width: int, height: int) -> Box:
 
 
 def to_m3d(box: Sequence[int], *, width: int, height: int, n_slices: int) -> tuple[float, ...]:
-    """Pixel 3D box -> M3D's normalized ``[d1,h1,w1,d2,h2,w2]`` (inclusive maxima / size, 3 decimals)."""
+    """Pixel 3D box -> M3D's normalized ``[d1,h1,w1,d2,h2,w2]`` (inclusive max / size, 3 dp)."""
     x1, y1, z1, x2, y2, z2 = _as_3d(box)
     return (
         round(z1 / n_slices, 3),

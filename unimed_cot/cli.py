@@ -37,7 +37,9 @@ app = typer.Typer(
 DEFAULT_DIR = Path("unimed-cot")
 DirArgument = Annotated[
     Path,
-    typer.Argument(help="Release folder (the build workspace). Default: ./unimed-cot", show_default=False),
+    typer.Argument(
+        help="Release folder (the build workspace). Default: ./unimed-cot", show_default=False
+    ),
 ]
 
 
@@ -54,7 +56,9 @@ def _errors_to_exit(command: Callable[P, R]) -> Callable[P, R]:
             typer.echo(f"error: {error}", err=True)
             raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:
-            typer.echo("interrupted: finished cases are kept; run the same command to continue", err=True)
+            typer.echo(
+                "interrupted: finished cases are kept; run the same command to continue", err=True
+            )
             raise typer.Exit(130) from None
         except typer.Exit:
             raise
@@ -81,7 +85,12 @@ def _version_callback(value: bool) -> None:
 def _root(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version and exit."),
+        typer.Option(
+            "--version",
+            callback=_version_callback,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
     ] = False,
 ) -> None:
     """Grounded medical visual reasoning across 2D images and 3D volumes."""
@@ -90,7 +99,9 @@ def _root(
 @app.command()
 @_errors_to_exit
 def sources(
-    slug: Annotated[str | None, typer.Argument(help="Show one source in full, with its expected layout.")] = None,
+    slug: Annotated[
+        str | None, typer.Argument(help="Show one source in full, with its expected layout.")
+    ] = None,
 ) -> None:
     """List the sources (builders): slug, license, dimensionality and where the data comes from."""
     from unimed_cot.commands import show_sources
@@ -101,23 +112,37 @@ def sources(
 @app.command()
 @_errors_to_exit
 def build(
-    source: Annotated[str, typer.Option("--source", "-s", help="Builder slug (see `unimed-cot sources`).")],
+    source: Annotated[
+        str, typer.Option("--source", "-s", help="Builder slug (see `unimed-cot sources`).")
+    ],
     input: Annotated[
         Path | None,
-        typer.Option("--input", "-i", help="Folder of your copy of the source. The demo source needs none."),
+        typer.Option(
+            "--input", "-i", help="Folder of your copy of the source. The demo source needs none."
+        ),
     ] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Workspace and release folder.")] = DEFAULT_DIR,
-    limit: Annotated[int | None, typer.Option(min=1, help="Build at most N cases (in listing order).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of questions and phrasing; part of the build identity.")] = 0,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Workspace and release folder.")
+    ] = DEFAULT_DIR,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Build at most N cases (in listing order).")
+    ] = None,
+    seed: Annotated[
+        int, typer.Option(help="Seed of questions and phrasing; part of the build identity.")
+    ] = 0,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
-    teacher: Annotated[str, typer.Option(help="Reasoning teacher: template (offline, default).")] = "template",
+    teacher: Annotated[
+        str, typer.Option(help="Reasoning teacher: template (offline, default).")
+    ] = "template",
     slices: Annotated[int, typer.Option(min=1, max=256, help="Slices per 3D volume (K).")] = 32,
     slice_size: Annotated[
         int, typer.Option(min=28, help="Side of each published slice in pixels (a multiple of 28).")
     ] = 252,
     salt: Annotated[
         str | None,
-        typer.Option(help="Salt of the group-id hash. Set your own for private data.", show_default=False),
+        typer.Option(
+            help="Salt of the group-id hash. Set your own for private data.", show_default=False
+        ),
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
@@ -147,9 +172,15 @@ def build(
 @_errors_to_exit
 def publish(
     directory: DirArgument = DEFAULT_DIR,
-    version: Annotated[str, typer.Option("--version", "-v", help="Semantic version of this release, e.g. 0.1.0.")] = "",
-    seed: Annotated[int, typer.Option(help="Seed of the group-wise train/validation/test split.")] = 0,
-    max_shard_mb: Annotated[int, typer.Option(min=1, help="Upper bound of one Parquet shard, in MB.")] = 500,
+    version: Annotated[
+        str, typer.Option("--version", "-v", help="Semantic version of this release, e.g. 0.1.0.")
+    ] = "",
+    seed: Annotated[
+        int, typer.Option(help="Seed of the group-wise train/validation/test split.")
+    ] = 0,
+    max_shard_mb: Annotated[
+        int, typer.Option(min=1, help="Upper bound of one Parquet shard, in MB.")
+    ] = 500,
 ) -> None:
     """Write the release files (card, data/ shards, manifest, changelog) from DIR/.build/.
 

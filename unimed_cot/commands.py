@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from unimed_cot.errors import UsageError, ValidationFailed
+from unimed_cot.errors import UsageError, ValidationFailedError
 
 console = Console(highlight=False)
 
@@ -19,8 +19,14 @@ def show_sources(slug: str | None) -> None:
     if slug is not None:
         builder = get_builder(slug)
         console.print(f"[bold]{builder.slug}[/bold] — {builder.title}")
-        console.print(f"license: {builder.license} (redistributable: {'yes' if builder.redistributable else 'no'})")
-        console.print(f"dims: {', '.join(f'{d}D' for d in builder.dims)}; modalities: {', '.join(builder.modalities)}")
+        console.print(
+            f"license: {builder.license} "
+            f"(redistributable: {'yes' if builder.redistributable else 'no'})"
+        )
+        console.print(
+            f"dims: {', '.join(f'{d}D' for d in builder.dims)}; "
+            f"modalities: {', '.join(builder.modalities)}"
+        )
         console.print(f"data: {builder.homepage}")
         console.print("expected layout:")
         console.print(builder.layout, markup=False)
@@ -59,7 +65,9 @@ def run_build_command(
     from unimed_cot.pipeline import DEFAULT_SALT, BuildConfig, run_build
 
     if slice_size % 28:
-        raise UsageError(f"--slice-size {slice_size} is not a multiple of 28 (Qwen2.5-VL would resize it)")
+        raise UsageError(
+            f"--slice-size {slice_size} is not a multiple of 28 (Qwen2.5-VL would resize it)"
+        )
     config = BuildConfig(
         source=source,
         out=out,
@@ -100,12 +108,14 @@ def run_publish_command(*, directory: Path, version: str, seed: int, max_shard_m
 
     if not version:
         raise UsageError("publish needs --version X.Y.Z (semantic version of this release)")
-    report = publish(directory, version=version, seed=seed, max_shard_bytes=max_shard_mb * 1_000_000)
+    report = publish(
+        directory, version=version, seed=seed, max_shard_bytes=max_shard_mb * 1_000_000
+    )
     console.print(report.summary() if hasattr(report, "summary") else str(report), markup=False)
     console.print(f"next: unimed-cot validate {directory}")
     parent = directory.resolve().parent
     console.print(
-        f"load it: cd {parent} && python -c \"import datasets; "
+        f'load it: cd {parent} && python -c "import datasets; '
         f"print(datasets.load_dataset('{directory.resolve().name}', '3d'))\"",
         markup=False,
     )
@@ -115,8 +125,14 @@ def run_validate_command(directory: Path) -> None:
     from unimed_cot.release.validate import format_problems, validate_release
 
     if not directory.is_dir():
-        raise UsageError(f"{directory} is not a folder; give the release folder written by `publish`")
+        raise UsageError(
+            f"{directory} is not a folder; give the release folder written by `publish`"
+        )
     report = validate_release(directory)
     if report.problems:
-        raise ValidationFailed(format_problems(report))
-    console.print(f"{directory}: release is valid ({report.summary()})" if hasattr(report, "summary") else f"{directory}: release is valid")
+        raise ValidationFailedError(format_problems(report))
+    console.print(
+        f"{directory}: release is valid ({report.summary()})"
+        if hasattr(report, "summary")
+        else f"{directory}: release is valid"
+    )

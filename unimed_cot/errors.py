@@ -8,7 +8,7 @@ from __future__ import annotations
 
 
 class UnimedError(Exception):
-    """Base of every error the CLI reports as one line. ``exit_code`` is what the process returns."""
+    """Base of the errors the CLI reports as one line; ``exit_code`` is the process's."""
 
     exit_code = 1
 
@@ -31,7 +31,7 @@ class ReleaseError(UnimedError):
     """A release folder that cannot be published or read (missing staging, bad manifest)."""
 
 
-class ValidationFailed(UnimedError):
+class ValidationFailedError(UnimedError):
     """``validate`` found problems; the message lists them."""
 
     exit_code = 3

@@ -4,7 +4,12 @@ This package knows no source. Builders read pixels through ``io``; the pipeline 
 ``normalize_case`` then ``serialize_case``.
 """
 
-from .errors import ImagingError, LabelMismatchError
+from .errors import (
+    ImagingError,
+    LabelMismatchError,
+    UnreadableFileError,
+    UnsupportedFormatError,
+)
 from .io import read_image_2d, read_label_image, read_label_volume, read_volume, write_nifti
 from .normalize import normalize_case
 from .regions import BodyFrame, RegionExtraction, extract_regions
@@ -19,6 +24,8 @@ __all__ = [
     "LabelMismatchError",
     "RegionExtraction",
     "SerializeConfig",
+    "UnreadableFileError",
+    "UnsupportedFormatError",
     "WindowPreset",
     "choose_ct_preset",
     "extract_regions",

@@ -14,3 +14,11 @@ class ImagingError(ValueError):
 
 class LabelMismatchError(ImagingError):
     """A label map whose grid (shape) or geometry (affine) does not match its image."""
+
+
+class UnreadableFileError(ImagingError):
+    """A file that is missing, truncated or not of the format its name says."""
+
+
+class UnsupportedFormatError(ImagingError):
+    """A readable file whose kind, shape or pixel type the imaging layer does not handle."""

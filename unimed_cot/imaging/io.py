@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from unimed_cot.records import Image2D, Volume
 
-from .errors import ImagingError
+from .errors import ImagingError, UnreadableFileError, UnsupportedFormatError
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 IMAGE_2D_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -133,7 +133,7 @@ def read_image_2d(path: Path) -> Image2D:
     buffer = _read_bytes(path)
     decoded = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
     if decoded is None or decoded.size == 0:
-        raise ImagingError(f"{path.name}: not a readable image (decoder failed)")
+        raise UnreadableFileError(f"{path.name}: not a readable image (decoder failed)")
     array = np.asarray(decoded)
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
@@ -144,7 +144,7 @@ def read_image_2d(path: Path) -> Image2D:
     elif array.ndim == 2:
         array = _gray_dtype(array, path)
     else:
-        raise ImagingError(f"{path.name}: unsupported image shape {array.shape}")
+        raise UnsupportedFormatError(f"{path.name}: unsupported image shape {array.shape}")
     return Image2D(array=array)
 
 
@@ -167,9 +167,9 @@ def read_label_image(path: Path) -> Image2D:
             image.load()
             array = np.array(image)
     except FileNotFoundError as error:
-        raise ImagingError(f"{path}: file not found") from error
+        raise UnreadableFileError(f"{path}: file not found") from error
     except (UnidentifiedImageError, OSError, ValueError) as error:
-        raise ImagingError(f"{path.name}: not a readable label image ({error})") from error
+        raise UnreadableFileError(f"{path.name}: not a readable label image ({error})") from error
     if array.dtype == np.bool_:
         array = array.astype(np.uint8)
     if array.ndim == 3:
@@ -193,11 +193,11 @@ def _load_nifti(path: Path) -> Any:
     if not path.name.endswith(NIFTI_SUFFIXES):
         raise ImagingError(f"{path.name}: expected a .nii or .nii.gz file")
     if not path.is_file():
-        raise ImagingError(f"{path}: file not found")
+        raise UnreadableFileError(f"{path}: file not found")
     try:
         image = nib.load(str(path))
     except (ImageFileError, OSError, EOFError, ValueError) as error:
-        raise ImagingError(f"{path.name}: not a readable NIfTI file ({error})") from error
+        raise UnreadableFileError(f"{path.name}: not a readable NIfTI file ({error})") from error
     if not isinstance(image, nib.Nifti1Image | nib.Nifti2Image):
         raise ImagingError(f"{path.name}: not a NIfTI image ({type(image).__name__})")
     return image
@@ -211,7 +211,7 @@ def _effective_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
     if len(dims) == 2:
         dims.append(1)  # a single slice stored as 2D NIfTI
     if len(dims) not in (3, 4):
-        raise ImagingError(f"unsupported NIfTI shape {tuple(shape)}: expected 3D or 4D")
+        raise UnsupportedFormatError(f"unsupported NIfTI shape {tuple(shape)}: expected 3D or 4D")
     return tuple(dims)
 
 
@@ -230,7 +230,7 @@ def _as_integer_labels(raw: npt.NDArray[Any], path: Path) -> npt.NDArray[np.inte
     if raw.dtype == np.bool_:
         return raw.astype(np.uint8)
     if not np.issubdtype(raw.dtype, np.floating):
-        raise ImagingError(f"{path.name}: unsupported label dtype {raw.dtype}")
+        raise UnsupportedFormatError(f"{path.name}: unsupported label dtype {raw.dtype}")
     rounded = np.rint(raw)
     if not np.isfinite(raw).all() or np.abs(raw - rounded).max(initial=0.0) > 1e-3:
         raise ImagingError(f"{path.name}: label map holds non-integer values")
@@ -244,7 +244,9 @@ def _as_integer_labels(raw: npt.NDArray[Any], path: Path) -> npt.NDArray[np.inte
 
 def _check_suffix(path: Path, allowed: tuple[str, ...]) -> None:
     if path.suffix.lower() not in allowed:
-        raise ImagingError(f"{path.name}: unsupported file type; expected one of {allowed}")
+        raise UnsupportedFormatError(
+            f"{path.name}: unsupported file type; expected one of {allowed}"
+        )
 
 
 def _read_bytes(path: Path) -> npt.NDArray[np.uint8]:
@@ -252,21 +254,21 @@ def _read_bytes(path: Path) -> npt.NDArray[np.uint8]:
     try:
         return np.frombuffer(path.read_bytes(), dtype=np.uint8)
     except FileNotFoundError as error:
-        raise ImagingError(f"{path}: file not found") from error
+        raise UnreadableFileError(f"{path}: file not found") from error
     except OSError as error:
-        raise ImagingError(f"{path}: cannot read ({error})") from error
+        raise UnreadableFileError(f"{path}: cannot read ({error})") from error
 
 
 def _bgr_to_rgb_uint8(array: npt.NDArray[Any], path: Path) -> npt.NDArray[np.uint8]:
     channels = array.shape[2]
     if channels not in (3, 4):
-        raise ImagingError(f"{path.name}: unsupported number of channels {channels}")
+        raise UnsupportedFormatError(f"{path.name}: unsupported number of channels {channels}")
     rgb = np.ascontiguousarray(array[:, :, 2::-1])  # OpenCV decodes BGR(A); drop alpha
     if rgb.dtype == np.uint8:
         return rgb
     if rgb.dtype == np.uint16:
         return (rgb >> 8).astype(np.uint8)
-    raise ImagingError(f"{path.name}: unsupported colour dtype {rgb.dtype}")
+    raise UnsupportedFormatError(f"{path.name}: unsupported colour dtype {rgb.dtype}")
 
 
 def _gray_dtype(array: npt.NDArray[Any], path: Path) -> npt.NDArray[Any]:
@@ -276,7 +278,7 @@ def _gray_dtype(array: npt.NDArray[Any], path: Path) -> npt.NDArray[Any]:
         return array.astype(np.float32)
     if array.dtype == np.int32:
         return array.astype(np.float32)
-    raise ImagingError(f"{path.name}: unsupported gray dtype {array.dtype}")
+    raise UnsupportedFormatError(f"{path.name}: unsupported gray dtype {array.dtype}")
 
 
 def _channels_identical(array: npt.NDArray[Any]) -> bool:

@@ -40,7 +40,7 @@ def to_row(
     pipeline_version: str,
     salt: str,
 ) -> dict[str, Any]:
-    """The row of DESIGN.md §5, with ``split`` set to the official split or "" (assigned at publish).
+    """The row of DESIGN.md §5; ``split`` is the official split or "" (assigned at publish).
 
     ``regions`` holds exactly the regions whose boxes the reasoning cites, so the boxes in the
     text and the structured regions are the same set; every other annotated region stays out.

@@ -38,7 +38,7 @@ class CaseResult:
 
 
 def reason_slug(error: BaseException) -> str:
-    """A rejection reason from an exception class name: ``LabelMismatchError`` -> ``label-mismatch``."""
+    """A reason slug from an exception class: ``LabelMismatchError`` -> ``label-mismatch``."""
     name = type(error).__name__.removesuffix("Error") or "error"
     return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
 
@@ -82,7 +82,9 @@ def process_record(
     images = [encode_png(image) for image in pixels.images]
     version = f"{__version__}+{config.identity_hash()[:12]}"
     for sample in samples:
-        row, rejection = answer_sample(sample, images=images, teacher=teacher, version=version, config=config)
+        row, rejection = answer_sample(
+            sample, images=images, teacher=teacher, version=version, config=config
+        )
         if row is not None:
             result.rows.append(row)
         if rejection is not None:

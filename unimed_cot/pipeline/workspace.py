@@ -6,7 +6,7 @@ either a finished case or nothing for that case, and a rerun redoes only unfinis
 
     DIR/.build/staged/<source>/<case_key>.parquet      rows of one case (possibly none)
     DIR/.build/rejections/<source>/<case_key>.jsonl    rejections of one case, with reasons
-    DIR/.build/runs/<source>.json                      the identity of the staged rows + last summary
+    DIR/.build/runs/<source>.json                      identity of the staged rows, last summary
     DIR/.build/inputs/<source>/                        generated inputs (the demo phantom)
 """
 
@@ -28,7 +28,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def case_key(case_id: str) -> str:
-    """A file name for a case id: readable, and unique even when ids differ only in odd characters."""
+    """A file name for a case id: readable, unique even when ids differ in odd characters."""
     readable = _UNSAFE.sub("_", case_id).strip("._")[:80] or "case"
     return f"{readable}-{hashlib.sha256(case_id.encode()).hexdigest()[:8]}"
 
@@ -96,7 +96,7 @@ class Workspace:
         write_atomic(self.run_path(source), blob.encode())
 
     def discard_source(self, source: str) -> int:
-        """Remove the staged rows and rejections of a source; returns how many cases were dropped."""
+        """Remove a source's staged rows and rejections; return how many cases were dropped."""
         staged = self.staged_dir(source)
         count = len(list(staged.glob("*.parquet"))) if staged.is_dir() else 0
         shutil.rmtree(staged, ignore_errors=True)
