@@ -135,6 +135,15 @@ class Image2D:
         return int(self.array.shape[1])
 
 
+@dataclass(frozen=True, slots=True)
+class AnnotatedBox:
+    """A box annotation of a 2D image, in the source image's pixels (continuous coordinates,
+    origin at the top-left corner of the top-left pixel, x = column, half-open)."""
+
+    label: str
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2
+
+
 @dataclass(slots=True)
 class Case:
     """A loaded case: pixels, optional label map in the same grid, and the label vocabulary.
@@ -148,6 +157,7 @@ class Case:
     labels: dict[int, str]
     label_map: Volume | Image2D | None = None
     lesion_labels: frozenset[str] = frozenset()
+    boxes: tuple[AnnotatedBox, ...] = ()  # 2D box annotations (detection sources)
     history: list[str] = field(default_factory=list)
 
     @property

@@ -21,6 +21,7 @@ import numpy.typing as npt
 from unimed_cot.boxes import box_from_mask_2d
 from unimed_cot.records import CANONICAL_AXCODES, Case, Image2D, SerializedImages, Volume
 
+from .annotations import regions_from_boxes
 from .errors import ImagingError, LabelMismatchError
 from .regions import BodyFrame, RegionExtraction, extract_regions
 from .resize import pad_to_square_fov, qwen_fixed_size, resize_intensity, resize_labels
@@ -242,13 +243,25 @@ def _serialize_image(case: Case, image: Image2D, config: SerializeConfig) -> Ser
             spacing_mm=spacing,
         )
         case.history.append(_regions_line(regions, config))
+    box_regions, dropped_boxes = regions_from_boxes(
+        case.boxes,
+        first_id=len(regions.regions) + 1,
+        source_size=(height, width),
+        published_size=(new_h, new_w),
+        lesion_labels=case.lesion_labels,
+        spacing_mm=spacing,
+    )
+    if case.boxes:
+        case.history.append(
+            f"box annotations: {len(box_regions)} kept, {dropped_boxes} empty ones dropped"
+        )
     return SerializedImages(
         images=[published],
         slice_positions_mm=[],
         plane="",
         spacing_mm=spacing,
         window=window,
-        regions=list(regions.regions),
+        regions=[*regions.regions, *box_regions],
         orientation_known=False,
     )
 
