@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.mark.slow
 def test_wheel_runs_the_demo_without_the_repository(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
-    subprocess.run(
+    built = subprocess.run(
         [
             sys.executable,
             "-m",
@@ -28,9 +28,10 @@ def test_wheel_runs_the_demo_without_the_repository(tmp_path: Path) -> None:
             str(dist),
             str(REPO),
         ],
-        check=True,
         capture_output=True,
+        text=True,
     )
+    assert built.returncode == 0, built.stdout + built.stderr
     (wheel,) = dist.glob("unimed_cot-*.whl")
 
     venv = tmp_path / "venv"

@@ -118,6 +118,7 @@ def run_publish_command(*, directory: Path, version: str, seed: int, max_shard_m
         f'load it: cd {parent} && python -c "import datasets; '
         f"print(datasets.load_dataset('{directory.resolve().name}', '3d'))\"",
         markup=False,
+        soft_wrap=True,
     )
 
 
