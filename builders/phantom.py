@@ -5,6 +5,16 @@ MR volumes (NIfTI, several voxel orders) and chest X-ray / abdominal CT images (
 maps; this builder lists and reads them through ``unimed_cot.imaging`` exactly as it reads real
 data, so the demo exercises orientation handling, label mapping and patient grouping.
 
+Expected layout (what ``generate_phantom`` writes)::
+
+    phantom/
+      phantom.json                       generator parameters, label tables, lesions, 2D pixel spacing
+      cases.csv                          case_id,dims,modality,patient_id
+      3d/images/phantom3d-NNNN.nii.gz    CT (HU) and MR volumes
+      3d/labels/phantom3d-NNNN.nii.gz    uint8 label maps on the same grid
+      2d/images/phantom2d-NNNN.png       8-bit chest X-ray and axial CT images
+      2d/masks/phantom2d-NNNN.png        uint8 label values
+
 Data license: Apache-2.0 (the project's own; everything is synthetic).
 """
 
