@@ -17,6 +17,7 @@ import typer
 
 from unimed_cot import __version__
 from unimed_cot.errors import UnimedError
+from unimed_cot.train.cli import build_train_app
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -132,7 +133,11 @@ def build(
     ] = 0,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
     teacher: Annotated[
-        str, typer.Option(help="Reasoning teacher: template (offline, default).")
+        str,
+        typer.Option(
+            help="Reasoning teacher: template (offline, default) or openai (any "
+            "OpenAI-compatible endpoint; see --base-url, --model, --config)."
+        ),
     ] = "template",
     slices: Annotated[int, typer.Option(min=1, max=256, help="Slices per 3D volume (K).")] = 32,
     slice_size: Annotated[
@@ -145,6 +150,31 @@ def build(
         ),
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    base_url: Annotated[
+        str | None, typer.Option(help="--teacher openai: API root, e.g. http://127.0.0.1:8080/v1.")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="--teacher openai: model id.")] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="--teacher openai: settings file (.toml or .yaml); flags override it."),
+    ] = None,
+    api_key_env: Annotated[
+        str | None,
+        typer.Option(help="Environment variable holding the API key. Default: OPENAI_API_KEY."),
+    ] = None,
+    response_format: Annotated[
+        str | None,
+        typer.Option(help="json_schema (OpenAI, vLLM, SGLang), json_object (llama.cpp) or none."),
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, help="--teacher openai: requests in flight at once.")
+    ] = None,
+    cache: Annotated[
+        bool, typer.Option(help="Reuse teacher replies from DIR/.build/teacher_cache.sqlite.")
+    ] = True,
+    dry_run: Annotated[
+        bool, typer.Option(help="Print the first teacher request (images elided); send nothing.")
+    ] = False,
 ) -> None:
     """Build grounded samples from a source into DIR/.build/ (resumable: rerun to continue).
 
@@ -165,6 +195,16 @@ def build(
         slice_size=slice_size,
         salt=salt,
         progress=progress and sys.stderr.isatty(),
+        teacher_options={
+            "base_url": base_url,
+            "model": model,
+            "api_key_env": api_key_env,
+            "response_format": response_format,
+            "concurrency": concurrency,
+        },
+        teacher_config=config,
+        use_cache=cache,
+        dry_run=dry_run,
     )
 
 
@@ -181,6 +221,28 @@ def publish(
     max_shard_mb: Annotated[
         int, typer.Option(min=1, help="Upper bound of one Parquet shard, in MB.")
     ] = 500,
+    decontaminate_against: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Folder of benchmark test images or a hash list file (`unimed-cot hash`); "
+            "training rows whose images match are dropped. Repeat for several benchmarks."
+        ),
+    ] = None,
+    threshold: Annotated[
+        int,
+        typer.Option(min=0, max=63, help="Near-duplicate distance in bits (of 64-bit hashes)."),
+    ] = 3,
+    force: Annotated[
+        bool, typer.Option(help="Publish a version older than the one already published.")
+    ] = False,
+    repo_id: Annotated[
+        str | None,
+        typer.Option(help="Also push to this Hugging Face dataset repo (ORG/NAME), verify, tag."),
+    ] = None,
+    private: Annotated[bool, typer.Option(help="Create the Hub repo as private.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option(help="With --repo-id: show the planned upload, send nothing.")
+    ] = False,
 ) -> None:
     """Write the release files (card, data/ shards, manifest, changelog) from DIR/.build/.
 
@@ -189,19 +251,88 @@ def publish(
     """
     from unimed_cot.commands import run_publish_command
 
-    run_publish_command(directory=directory, version=version, seed=seed, max_shard_mb=max_shard_mb)
+    run_publish_command(
+        directory=directory,
+        version=version,
+        seed=seed,
+        max_shard_mb=max_shard_mb,
+        decontaminate_against=decontaminate_against or [],
+        threshold=threshold,
+        force=force,
+        repo_id=repo_id,
+        private=private,
+        dry_run=dry_run,
+    )
 
 
 @app.command()
 @_errors_to_exit
-def validate(directory: DirArgument = DEFAULT_DIR) -> None:
+def validate(
+    directory: DirArgument = DEFAULT_DIR,
+    json_report: Annotated[
+        Path | None, typer.Option("--json", help="Also write the report as JSON to this file.")
+    ] = None,
+) -> None:
     """Check a release: schema, images, boxes against images and slices, checksums, split leakage.
 
+    DIR may also be a Hub dataset repo ORG/NAME (downloaded through the huggingface_hub cache).
     Exits 0 when the release is sound, 3 with a list of problems otherwise.
     """
     from unimed_cot.commands import run_validate_command
 
-    run_validate_command(directory)
+    run_validate_command(directory, json_report=json_report)
+
+
+@app.command()
+@_errors_to_exit
+def hydrate(
+    release: Annotated[Path, typer.Argument(help="Release folder written by `publish`.")],
+    source: Annotated[str, typer.Option(help="Slug of the annotation-only source.")],
+    input_path: Annotated[
+        Path, typer.Option("--input", help="Folder of your own copy of that source.")
+    ],
+) -> None:
+    """Rebuild the pixels of an annotation-only source from your own copy, checked by sha256.
+
+    Sources whose license forbids redistribution are published without images; this re-runs
+    the builder on your copy for exactly those cases and writes the verified images back.
+    """
+    from unimed_cot.release.cli_commands import run_hydrate_command
+
+    run_hydrate_command(release, source=source, input_path=input_path)
+
+
+@app.command()
+@_errors_to_exit
+def export(
+    release: Annotated[Path, typer.Argument(help="Release folder written by `publish`.")],
+    format: Annotated[
+        str, typer.Option("--format", help="unireason (the reference release layout) or trl.")
+    ],
+    out: Annotated[Path, typer.Option(help="Folder to write the exported files into.")],
+) -> None:
+    """Write a release in another project's layout: UniReason-Med sft/rl/images, or TRL."""
+    from unimed_cot.release.cli_commands import run_export_command
+
+    run_export_command(release, fmt=format, out=out)
+
+
+@app.command("hash")
+@_errors_to_exit
+def hash_images(
+    folder: Annotated[Path, typer.Argument(help="Folder of images (searched recursively).")],
+    out: Annotated[Path, typer.Option(help="Hash list file to write.")] = Path("hashes.txt"),
+) -> None:
+    """Write the perceptual hashes (pHash, dHash) of a folder of images to a hash list file.
+
+    Give the file to `publish --decontaminate-against` to drop training rows that match.
+    """
+    from unimed_cot.release.cli_commands import run_hash_command
+
+    run_hash_command(folder, out)
+
+
+app.add_typer(build_train_app(_errors_to_exit), name="train")
 
 
 def main() -> None:

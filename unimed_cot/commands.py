@@ -4,6 +4,7 @@ library, print a summary. Kept apart from ``cli.py`` so that the Typer layer sta
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -60,9 +61,14 @@ def run_build_command(
     slice_size: int,
     salt: str | None,
     progress: bool,
+    teacher_options: dict[str, Any] | None = None,
+    teacher_config: Path | None = None,
+    use_cache: bool = True,
+    dry_run: bool = False,
 ) -> None:
     from unimed_cot.imaging import SerializeConfig
     from unimed_cot.pipeline import DEFAULT_SALT, BuildConfig, run_build
+    from unimed_cot.teacher.cli_support import print_teacher_summary, resolve_teacher, show_dry_run
 
     if slice_size % 28:
         raise UsageError(
@@ -78,7 +84,12 @@ def run_build_command(
         teacher=teacher,
         salt=salt or DEFAULT_SALT,
         serialize=SerializeConfig(n_slices=slices, slice_size=slice_size),
+        teacher_settings=resolve_teacher(teacher, teacher_config, teacher_options or {}),
+        use_cache=use_cache,
     )
+    if dry_run:
+        show_dry_run(config, console)
+        return
     report = run_build(config, progress=progress)
 
     if report.discarded_stale:
@@ -96,6 +107,7 @@ def run_build_command(
     for (stage, reason), count in sorted(report.rejections.items()):
         table.add_row(f"rejected at {stage}: {reason}", str(count))
     table.add_row("rows staged in total", str(report.rows_staged_total))
+    print_teacher_summary(table, report, config)
     table.add_row("time", f"{report.seconds:.1f} s")
     console.print(table)
     if report.nothing_new:
@@ -103,15 +115,39 @@ def run_build_command(
     console.print(f"next: unimed-cot publish {out} --version 0.1.0")
 
 
-def run_publish_command(*, directory: Path, version: str, seed: int, max_shard_mb: int) -> None:
+def run_publish_command(
+    *,
+    directory: Path,
+    version: str,
+    seed: int,
+    max_shard_mb: int,
+    decontaminate_against: list[Path] | None = None,
+    threshold: int = 3,
+    force: bool = False,
+    repo_id: str | None = None,
+    private: bool = False,
+    dry_run: bool = False,
+) -> None:
+    from unimed_cot.release.hub import check_repo_id, push_release
     from unimed_cot.release.publish import publish
 
     if not version:
         raise UsageError("publish needs --version X.Y.Z (semantic version of this release)")
+    if repo_id is not None:
+        check_repo_id(repo_id)
     report = publish(
-        directory, version=version, seed=seed, max_shard_bytes=max_shard_mb * 1_000_000
+        directory,
+        version=version,
+        seed=seed,
+        max_shard_bytes=max_shard_mb * 1_000_000,
+        decontaminate_against=decontaminate_against or [],
+        threshold=threshold,
+        force=force,
     )
     console.print(report.summary() if hasattr(report, "summary") else str(report), markup=False)
+    if repo_id is not None:
+        pushed = push_release(directory, repo_id, private=private, dry_run=dry_run)
+        console.print(pushed.summary(), markup=False)
     console.print(f"next: unimed-cot validate {directory}")
     parent = directory.resolve().parent
     console.print(
@@ -122,14 +158,23 @@ def run_publish_command(*, directory: Path, version: str, seed: int, max_shard_m
     )
 
 
-def run_validate_command(directory: Path) -> None:
+def run_validate_command(directory: Path, *, json_report: Path | None = None) -> None:
+    from unimed_cot.release.hub import REPO_ID, download_release
     from unimed_cot.release.validate import format_problems, validate_release
 
+    if not directory.exists() and REPO_ID.match(directory.as_posix()):
+        directory = download_release(directory.as_posix())
     if not directory.is_dir():
         raise UsageError(
             f"{directory} is not a folder; give the release folder written by `publish`"
         )
     report = validate_release(directory)
+    if json_report is not None:
+        import json
+
+        json_report.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
+    for warning in report.warnings:
+        console.print(f"warning: {warning.where}: {warning.what}", markup=False)
     if report.problems:
         raise ValidationFailedError(format_problems(report))
     console.print(

@@ -177,6 +177,12 @@ class RegionFacts:
     side: str = ""
     ap: str = ""
     si: str = ""
+    # Physical extent of the region's box in mm: (x, y) in 2D, (x, y, z) in 3D; empty when the
+    # spacing is unknown. z spans the published slices from the first to the last one, each
+    # counted as one slice gap thick.
+    extent_mm: tuple[float, ...] = ()
+    # 3D: index (into the published slices) of the slice where the region's area is largest.
+    largest_slice: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

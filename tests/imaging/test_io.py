@@ -115,7 +115,8 @@ def test_3d_file_refuses_other_channels(tmp_path: Path) -> None:
     ("name", "content", "message"),
     [
         ("missing.nii.gz", None, "not found"),
-        ("volume.mha", b"x", "expected a .nii"),
+        ("volume.mha", b"x", "not a readable ITK image"),
+        ("volume.mgh", b"x", "not a volume format"),
         ("broken.nii.gz", b"not a gzip stream", "not a readable NIfTI"),
     ],
 )

@@ -85,7 +85,11 @@ def test_input_arrays_are_not_touched_by_reorientation() -> None:
     case = _case(Volume(array=array, affine=RAS))
     out = normalize_case(case)
     np.testing.assert_array_equal(case.image.array, np.arange(60).reshape(3, 4, 5))
-    assert not np.shares_memory(out.image.array, array)
+    # The canonical array is a read-only view (no 300 MB copy of a CT): writing through it fails.
+    assert not out.image.array.flags.writeable
+    with pytest.raises(ValueError):
+        out.image.array[0, 0, 0] = -1
+    np.testing.assert_array_equal(out.image.array, np.arange(60).reshape(3, 4, 5)[::-1, ::-1, :])
 
 
 def test_label_map_with_other_affine_is_rejected() -> None:

@@ -115,3 +115,47 @@ def test_patient_side_terms_in_the_radiological_view() -> None:
 def test_rejects_grids_of_other_ranks() -> None:
     with pytest.raises(ValueError, match="label grid"):
         extract_regions(np.zeros(5, dtype=np.int32), labels=LABELS)
+
+
+def test_extent_in_mm_on_known_cuboids_2d() -> None:
+    result = extract_regions(grid_2d(), labels=LABELS, lesion_labels=LESIONS, spacing_mm=(0.5, 2.0))
+    by_label = {(r.label, r.box): r for r in result.regions}
+    liver = by_label[("liver", (10, 10, 70, 60))]
+    assert liver.facts is not None
+    assert liver.facts.extent_mm == (60 * 2.0, 50 * 0.5)  # (x: cols x col mm, y: rows x row mm)
+    assert liver.facts.largest_slice is None
+    kidney = by_label[("kidney", (80, 70, 110, 90))]
+    assert kidney.facts is not None and kidney.facts.extent_mm == (30 * 2.0, 20 * 0.5)
+    unknown = extract_regions(grid_2d(), labels=LABELS, lesion_labels=LESIONS)
+    assert all(r.facts is not None and r.facts.extent_mm == () for r in unknown.regions)
+
+
+def test_extent_and_largest_slice_on_known_cuboids_3d() -> None:
+    grid = np.zeros((10, 40, 50), dtype=np.int32)
+    grid[2:7, 5:15, 10:30] = 1  # organ: 5 slices x 10 rows x 20 cols
+    grid[4, 3:17, 8:32] = 1  # slice 4 is its widest
+    grid[6:9, 30:34, 40:44] = 3  # lesion: 3 slices, largest on slice 7
+    grid[7, 29:35, 39:45] = 3
+    result = extract_regions(
+        grid, labels=LABELS, lesion_labels=LESIONS, spacing_mm=(0.8, 0.8, 3.0), min_component_px=1
+    )
+    liver, tumor = result.regions
+    assert liver.facts is not None and tumor.facts is not None
+    assert liver.facts.extent_mm == pytest.approx((24 * 0.8, 14 * 0.8, 5 * 3.0))
+    assert liver.facts.largest_slice == 4
+    assert tumor.facts.extent_mm == pytest.approx((6 * 0.8, 6 * 0.8, 3 * 3.0))
+    assert tumor.facts.largest_slice == 7
+    # Unevenly spaced published slices: z extent from the slice positions plus one gap.
+    positions = [0.0, 4.0, 8.0, 10.0, 12.0, 14.0, 16.0, 30.0, 44.0, 50.0]
+    uneven = extract_regions(
+        grid,
+        labels=LABELS,
+        lesion_labels=LESIONS,
+        spacing_mm=(0.8, 0.8, 3.0),
+        min_component_px=1,
+        slice_positions_mm=positions,
+    )
+    assert uneven.regions[0].facts is not None
+    assert uneven.regions[0].facts.extent_mm[2] == pytest.approx(16.0 - 8.0 + 3.0)
+    assert uneven.regions[1].facts is not None
+    assert uneven.regions[1].facts.extent_mm[2] == pytest.approx(44.0 - 16.0 + 3.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -328,3 +329,73 @@ def test_qwen_fixed_size_examples(
     size: tuple[int, int], max_side: int, expected: tuple[int, int]
 ) -> None:
     assert qwen_fixed_size(*size, max_side=max_side) == expected
+
+
+# --- strategies and resampling ------------------------------------------------------------------
+
+
+def _long_case() -> Case:
+    """300 slices of 1 mm; a liver over slices 40..259 and a 2-slice tumor at slices 151..152."""
+    shape = (64, 64, 300)
+    ct = np.full(shape, -1000.0, dtype=np.float32)
+    ct[4:60, 4:60, 10:290] = 40.0
+    labels = np.zeros(shape, dtype=np.uint8)
+    labels[10:40, 10:40, 40:260] = 1
+    labels[20:30, 20:30, 151:153] = 3
+    labels[21:29, 21:29, 152] = 0  # slice 151 is the tumor's largest
+    affine = np.diag([-1.0, -1.0, 1.0, 1.0])
+    return make_case(Volume(array=ct, affine=affine), Volume(array=labels, affine=affine))
+
+
+def test_roi_strategy_keeps_every_region_span() -> None:
+    uniform_case, roi_case = _long_case(), _long_case()
+    uniform = serialize_case(uniform_case, SerializeConfig(n_slices=32))
+    roi = serialize_case(roi_case, SerializeConfig(n_slices=32, strategy="roi"))
+    assert [r.label for r in uniform.regions] == ["liver"]  # uniform bins skip slices 151-152
+    assert len(roi.images) == 32
+    positions = roi.slice_positions_mm
+    assert all(b > a for a, b in itertools.pairwise(positions))
+    for needed in (40.0, 259.0, 151.0, 152.0):  # liver first/largest and last, tumor span
+        assert needed in positions
+    tumor = next(r for r in roi.regions if r.label == "tumor")
+    assert tumor.is_lesion and tumor.host == "liver"
+    z1, z2 = tumor.box[2], tumor.box[5]
+    assert [positions[z] for z in range(z1, z2)] == [151.0, 152.0]
+    assert tumor.facts is not None and tumor.facts.largest_slice == z1
+    assert any("roi: 2 region span(s) need 4 slice(s)" in line for line in roi_case.history)
+    # The rest is spread over the body (slices 10..289): first and last picks are near its ends.
+    assert positions[0] < 25 and positions[-1] > 275
+
+
+def test_roi_without_labels_is_uniform() -> None:
+    ct, _ = lps_phantom()
+    plain = serialize_case(make_case(Volume(array=ct, affine=LPS), None), CONFIG)
+    roi = serialize_case(
+        make_case(Volume(array=ct, affine=LPS), None),
+        SerializeConfig(n_slices=8, strategy="roi"),
+    )
+    assert roi.slice_positions_mm == plain.slice_positions_mm
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        SerializeConfig(n_slices=8, strategy="roi"),
+        SerializeConfig(n_slices=8, target_spacing_mm=(1.5, 1.5, 1.0)),
+    ],
+)
+def test_ras_and_lps_serialize_identically_with_roi_and_resampling(
+    tmp_path: Path, config: SerializeConfig
+) -> None:
+    lps = serialize_case(phantom_case("LPS", tmp_path), config)
+    ras = serialize_case(phantom_case("RAS", tmp_path), config)
+    assert len(lps.images) == len(ras.images) == 8
+    for mine, theirs in zip(lps.images, ras.images, strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    assert ras.regions == lps.regions and len(lps.regions) == 3
+    assert ras.slice_positions_mm == pytest.approx(lps.slice_positions_mm)
+
+
+def test_bad_strategy_is_refused() -> None:
+    with pytest.raises(ValueError, match="strategy"):
+        SerializeConfig(strategy="random")  # type: ignore[arg-type]

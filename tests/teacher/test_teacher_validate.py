@@ -30,7 +30,13 @@ def test_good_reply_passes(sample_3d: Sample) -> None:
         ("not json at all", "invalid-json"),
         ('{"steps": [{"text": "x"}], "answer": "B"', "invalid-json"),
         ("[1, 2, 3]", "schema"),
-        (json.dumps({"steps": [], "answer": "B"}), "schema"),
+        (json.dumps({"steps": [], "answer": "B"}), "empty-steps"),
+        (reply(("   ", ["R1"]), ("Liver [R1].", ["R1"])), "empty-steps"),
+        (reply(("x" * 700, ["R1"])), "too-long"),
+        (reply(("The answer is B.", []), ("Liver [R1].", ["R1"])), "answer-leaked"),
+        (reply(("It is right of the spleen.", []), ("Liver [R1].", ["R1"])), "answer-leaked"),
+        (reply(("The liver [R1] is on slice 12.", ["R1"])), "slice-out-of-range"),
+        (reply(("The liver [R1] spans slices 3 to 9.", ["R1"])), "slice-out-of-range"),
         (
             json.dumps(
                 {"steps": [{"text": "x", "cites": ["R1"], "bbox": [1, 2, 3, 4]}], "answer": "B"}

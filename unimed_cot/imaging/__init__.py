@@ -4,13 +4,32 @@ This package knows no source. Builders read pixels through ``io``; the pipeline 
 ``normalize_case`` then ``serialize_case``.
 """
 
+from .arrays import ArrayVolume, read_array_volume
+from .checks import DEFAULT_MAX_PIXELS, DEFAULT_MAX_VOXELS
+from .dicom import read_dicom_series
 from .errors import (
+    BadAffineError,
+    BitDepthMismatchError,
+    DegenerateShapeError,
+    DuplicateSliceError,
+    GantryTiltError,
+    ImageTooLargeError,
     ImagingError,
     LabelMismatchError,
+    LabelOutOfSetError,
+    MissingCodecError,
+    MissingSlicesError,
+    MixedGeometryError,
+    MixedSeriesError,
+    NonFiniteVoxelsError,
+    TruncatedFileError,
+    UnevenSpacingError,
     UnreadableFileError,
     UnsupportedFormatError,
 )
 from .io import read_image_2d, read_label_image, read_label_volume, read_volume, write_nifti
+from .itk import write_itk
+from .metadata import safe_metadata
 from .normalize import normalize_case
 from .regions import BodyFrame, RegionExtraction, extract_regions
 from .resize import qwen_fixed_size
@@ -19,11 +38,28 @@ from .window import CT_PRESETS, WindowPreset, choose_ct_preset
 
 __all__ = [
     "CT_PRESETS",
+    "DEFAULT_MAX_PIXELS",
+    "DEFAULT_MAX_VOXELS",
+    "ArrayVolume",
+    "BadAffineError",
+    "BitDepthMismatchError",
     "BodyFrame",
+    "DegenerateShapeError",
+    "DuplicateSliceError",
+    "GantryTiltError",
+    "ImageTooLargeError",
     "ImagingError",
     "LabelMismatchError",
+    "LabelOutOfSetError",
+    "MissingCodecError",
+    "MissingSlicesError",
+    "MixedGeometryError",
+    "MixedSeriesError",
+    "NonFiniteVoxelsError",
     "RegionExtraction",
     "SerializeConfig",
+    "TruncatedFileError",
+    "UnevenSpacingError",
     "UnreadableFileError",
     "UnsupportedFormatError",
     "WindowPreset",
@@ -31,10 +67,14 @@ __all__ = [
     "extract_regions",
     "normalize_case",
     "qwen_fixed_size",
+    "read_array_volume",
+    "read_dicom_series",
     "read_image_2d",
     "read_label_image",
     "read_label_volume",
     "read_volume",
+    "safe_metadata",
     "serialize_case",
+    "write_itk",
     "write_nifti",
 ]

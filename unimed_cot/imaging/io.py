@@ -1,22 +1,31 @@
-"""Read and write pixels: NIfTI volumes (nibabel) and 2D images (OpenCV / Pillow).
+"""Read and write pixels: volumes (NIfTI, NRRD/MHA/MHD, DICOM) and 2D images (PNG..., DICOM).
 
-Every reader returns a ``records`` type (``Volume`` or ``Image2D``) and raises ``ImagingError``
-with one readable line for a file that is missing, corrupt or of an unsupported kind, so that a
-builder can hand the failure to the pipeline as a rejection.
+Every reader returns a ``records`` type (``Volume`` or ``Image2D``) and raises a typed
+``ImagingError`` with one readable line for a file that is missing, corrupt or of an unsupported
+kind, so that a builder can hand the failure to the pipeline as a rejection.
 
 Conventions:
 
-* Volumes keep nibabel's voxel order and its resolved affine (sform if its code is set, else
-  qform, else the fall-back), i.e. voxel -> RAS+ mm. Reorientation happens in ``normalize``.
-* Intensity volumes are float32 with the NIfTI ``scl_slope``/``scl_inter`` applied (HU for CT).
-  Label volumes are integer arrays of the stored values, never interpolated or scaled to float.
+* ``read_volume`` dispatches on what the path is: ``.nii``/``.nii.gz`` (nibabel), ``.nrrd``/
+  ``.nhdr``/``.mha``/``.mhd`` (SimpleITK, ``itk``), a folder (a DICOM series, ``dicom``), a
+  ``.dcm`` file (enhanced multi-frame or one slice). NumPy arrays carry no geometry and go through
+  ``arrays.read_array_volume``, where the caller states it.
+* Volumes keep their voxel order (x, y, z) and an affine voxel -> RAS+ mm (nibabel's convention;
+  ITK/DICOM LPS is converted). For NIfTI: sform if its code is set, else qform. Reorientation
+  happens in ``normalize``.
+* Intensity volumes are float32 with the scaling applied (NIfTI ``scl_*``, DICOM Modality LUT; HU
+  for CT). Label volumes are integer arrays of the stored values, never interpolated or scaled.
+* Every volume passes the ``checks``: finite values, a real grid, an orthogonal invertible affine,
+  at most ``max_voxels`` voxels (checked from the header, before decoding).
 * 2D intensities keep their bit depth (uint8, uint16, ...): windowing is ``serialize``'s job.
   RGB comes back in RGB order as uint8; a colour file whose three channels are identical (a
-  radiograph saved as RGB) comes back as one gray channel.
+  radiograph saved as RGB) comes back as one gray channel. 2D DICOM is the exception: it comes
+  back display-ready (VOI LUT / window, MONOCHROME1 inverted) as uint8 (``dicom2d``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -25,69 +34,115 @@ import numpy.typing as npt
 
 from unimed_cot.records import Image2D, Volume
 
-from .errors import ImagingError, UnreadableFileError, UnsupportedFormatError
+from .checks import (
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_MAX_VOXELS,
+    check_finite,
+    check_grid,
+    check_label_set,
+    check_size,
+)
+from .errors import (
+    BitDepthMismatchError,
+    ImagingError,
+    UnreadableFileError,
+    UnsupportedFormatError,
+)
+from .nifti import NIFTI_SUFFIXES, read_nifti
 
-NIFTI_SUFFIXES = (".nii", ".nii.gz")
 IMAGE_2D_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+DICOM_SUFFIXES = (".dcm", ".dicom")
 # Intensity dtypes a gray 2D image may keep; anything else is converted or refused.
 _GRAY_DTYPES = (np.uint8, np.uint16, np.int16, np.float32)
 
 
-def read_volume(path: Path, *, channel: int | None = None) -> Volume:
-    """Read a NIfTI volume as float32 intensities with its affine.
+def read_volume(
+    path: Path,
+    *,
+    channel: int | None = None,
+    series_uid: str | None = None,
+    max_voxels: int = DEFAULT_MAX_VOXELS,
+) -> Volume:
+    """Read a volume as float32 intensities with its voxel -> RAS+ affine.
 
     Args:
-        path: a ``.nii`` or ``.nii.gz`` file.
-        channel: index along the 4th axis for 4D files (modalities of BraTS/MSD, time points).
-            Required for a 4D file, refused for a 3D one.
+        path: a NIfTI / NRRD / MHA / MHD file, a DICOM file, or a folder holding a DICOM series.
+        channel: index of the channel (4th axis or vector component) for multi-channel files
+            (modalities of BraTS/MSD, time points). Required there, refused for 3D files.
+        series_uid: the SeriesInstanceUID to read from a folder holding several series.
+        max_voxels: refuse larger volumes before decoding them (decompression bombs).
 
     Returns:
-        A ``Volume`` with a float32 array (scaling applied) and nibabel's resolved affine.
+        A ``Volume`` with a float32 array (scaling applied) in voxel order and its affine.
 
     Raises:
-        ImagingError: the file is missing, not NIfTI, not 3D/4D, or the channel is wrong.
+        ImagingError: a typed subclass naming the file and the reason (see ``errors``).
     """
-    image = _load_nifti(path)
-    proxy = image.dataobj
-    shape = _effective_shape(image.shape)
-    if len(shape) == 4:
-        if channel is None:
-            raise ImagingError(
-                f"{path.name}: 4D volume of shape {tuple(image.shape)}; pass channel= "
-                f"(0..{shape[3] - 1}) to pick one"
-            )
-        if not 0 <= channel < shape[3]:
-            raise ImagingError(
-                f"{path.name}: channel {channel} out of range, the file has {shape[3]} channels"
-            )
-        # Slicing the proxy reads (and scales) only the requested channel.
-        data = np.asarray(proxy[..., channel], dtype=np.float32).reshape(shape[:3])
-    elif channel not in (None, 0):
-        raise ImagingError(f"{path.name}: 3D volume has no channel {channel}")
-    else:
-        data = np.asarray(image.get_fdata(dtype=np.float32), dtype=np.float32).reshape(shape)
-    if not np.isfinite(data).all():
-        # NaN/inf survive nothing downstream (percentiles, windows); zero them but keep going.
-        data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
-    return Volume(array=data, affine=_checked_affine(image.affine, path))
+    array, affine = _read_any(
+        path, channel=channel, series_uid=series_uid, labels=False, max_voxels=max_voxels
+    )
+    array = np.asarray(array, dtype=np.float32)
+    check_finite(array, path)
+    return Volume(array=array, affine=affine)
 
 
-def read_label_volume(path: Path) -> Volume:
-    """Read a NIfTI label map as an integer array (values as stored, no float scaling).
+def read_label_volume(
+    path: Path,
+    *,
+    labels: Collection[int] | None = None,
+    series_uid: str | None = None,
+    max_voxels: int = DEFAULT_MAX_VOXELS,
+) -> Volume:
+    """Read a label map as an integer array (values as stored, no float scaling).
 
     A label map stored as float (common in the wild) is accepted when every value is an integer.
+    Accepts the same paths as ``read_volume`` (DICOM without the Modality LUT).
+
+    Args:
+        path: the label file or DICOM folder.
+        labels: the label values the source declares; any other non-zero value is refused.
+        series_uid: the series to read from a folder holding several.
+        max_voxels: refuse larger volumes before decoding them.
 
     Raises:
-        ImagingError: unreadable file, not 3D, or non-integer label values.
+        ImagingError: unreadable file, not 3D, non-integer values, or labels outside ``labels``.
     """
-    image = _load_nifti(path)
-    shape = _effective_shape(image.shape)
-    if len(shape) != 3:
-        raise ImagingError(f"{path.name}: a label map must be 3D, got shape {tuple(image.shape)}")
-    # ``asanyarray(dataobj)`` returns the stored dtype untouched when slope is 1 and inter 0.
-    raw = np.asanyarray(image.dataobj).reshape(shape)
-    labels = _as_integer_labels(raw, path)
-    return Volume(array=labels, affine=_checked_affine(image.affine, path))
+    array, affine = _read_any(
+        path, channel=None, series_uid=series_uid, labels=True, max_voxels=max_voxels
+    )
+    values = _as_integer_labels(array, path)
+    if labels is not None:
+        check_label_set(values, labels, path)
+    return Volume(array=values, affine=affine)
+
+
+def _read_any(
+    path: Path, *, channel: int | None, series_uid: str | None, labels: bool, max_voxels: int
+) -> tuple[npt.NDArray[Any], npt.NDArray[np.float64]]:
+    from . import dicom, itk
+
+    is_dicom = path.is_dir() or path.suffix.lower() in DICOM_SUFFIXES
+    if is_dicom and channel not in (None, 0):
+        raise ImagingError(f"{path.name}: a DICOM volume has one channel, not {channel}")
+    if path.is_dir():
+        return dicom.read_dicom_series(
+            path, series_uid=series_uid, rescale=not labels, max_voxels=max_voxels
+        )
+    if path.name.lower().endswith(NIFTI_SUFFIXES):
+        return read_nifti(path, channel=channel, labels=labels, max_voxels=max_voxels)
+    if itk.is_itk_path(path):
+        return itk.read_itk_array(path, channel=channel, max_voxels=max_voxels)
+    if path.suffix.lower() in DICOM_SUFFIXES or dicom.is_dicom_file(path):
+        return dicom.read_dicom_file_volume(path, rescale=not labels, max_voxels=max_voxels)
+    if path.suffix.lower() in (".npy", ".npz"):
+        raise UnsupportedFormatError(
+            f"{path.name}: a bare array has no geometry; use read_array_volume(spacing=, axcodes=)"
+        )
+    if not path.exists():
+        raise UnreadableFileError(f"{path}: file not found")
+    raise UnsupportedFormatError(
+        f"{path.name}: not a volume format (NIfTI, NRRD, MHA/MHD, DICOM file or series folder)"
+    )
 
 
 def write_nifti(volume: Volume, path: Path) -> None:
@@ -117,35 +172,85 @@ def write_nifti(volume: Volume, path: Path) -> None:
     nib.save(image, str(path))
 
 
-def read_image_2d(path: Path) -> Image2D:
-    """Read a PNG/JPEG/BMP/TIFF image, 8- or 16-bit, gray or colour.
+def read_image_2d(
+    path: Path, *, bits: int | None = None, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Image2D:
+    """Read a PNG/JPEG/BMP/TIFF image, 8- or 16-bit, gray or colour, or a 2D DICOM image.
+
+    Args:
+        path: the image file; ``.dcm`` goes through ``dicom2d`` (display-ready uint8).
+        bits: the bit depth the source declares (e.g. 8); values beyond it are refused, and a
+            16-bit container holding 8-bit values comes back as uint8.
+        max_pixels: refuse larger images from their header, before decoding (bombs).
 
     Returns:
         ``Image2D`` with an (H, W) array in the file's bit depth, or an (H, W, 3) uint8 RGB array.
-        Alpha is dropped; 16-bit colour is reduced to 8 bits. Pixel spacing is unknown (None).
+        Alpha is dropped; 16-bit colour is reduced to 8 bits. Pixel spacing is unknown (None)
+        except for DICOM.
 
     Raises:
-        ImagingError: missing file, unsupported suffix, or undecodable content.
+        ImagingError: missing file, unsupported suffix, undecodable content, too many pixels,
+            or values wider than ``bits``.
     """
     import cv2
 
+    if path.suffix.lower() in DICOM_SUFFIXES:
+        from .dicom2d import read_dicom_image_2d
+
+        return read_dicom_image_2d(path, max_pixels=max_pixels)
     _check_suffix(path, IMAGE_2D_SUFFIXES)
     buffer = _read_bytes(path)
+    check_size(_header_size(path), path, limit=max_pixels, what="pixels")
     decoded = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
     if decoded is None or decoded.size == 0:
         raise UnreadableFileError(f"{path.name}: not a readable image (decoder failed)")
     array = np.asarray(decoded)
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
+    if bits is not None:
+        array = _declared_bits(array, bits, path)
     if array.ndim == 3:
         array = _bgr_to_rgb_uint8(array, path)
         if _channels_identical(array):
             array = np.ascontiguousarray(array[:, :, 0])
     elif array.ndim == 2:
         array = _gray_dtype(array, path)
+        check_finite(array, path)
     else:
         raise UnsupportedFormatError(f"{path.name}: unsupported image shape {array.shape}")
+    check_grid((*array.shape[:2], 1), path)
     return Image2D(array=array)
+
+
+def _header_size(path: Path) -> tuple[int, int]:
+    """(height, width) from the file header alone, with Pillow's own bomb guard lifted locally.
+
+    Pillow's ``MAX_IMAGE_PIXELS`` is process-global; it is set to None only around this header
+    read (our ``max_pixels`` decides) and restored, so no other code sees a changed limit.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (UnidentifiedImageError, OSError, ValueError) as error:
+        raise UnreadableFileError(f"{path.name}: not a readable image ({error})") from error
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+    return (int(height), int(width))
+
+
+def _declared_bits(array: npt.NDArray[Any], bits: int, path: Path) -> npt.NDArray[Any]:
+    if not np.issubdtype(array.dtype, np.integer):
+        return array
+    high = int(array.max(initial=0))
+    if high >= 1 << bits:
+        raise BitDepthMismatchError(
+            f"{path.name}: values up to {high} in a {array.dtype} image declared {bits}-bit"
+        )
+    return array.astype(np.uint8) if bits <= 8 else array
 
 
 def read_label_image(path: Path) -> Image2D:
@@ -184,44 +289,6 @@ def read_label_image(path: Path) -> Image2D:
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def _load_nifti(path: Path) -> Any:
-    import nibabel as nib
-    from nibabel.filebasedimages import ImageFileError
-
-    if not path.name.endswith(NIFTI_SUFFIXES):
-        raise ImagingError(f"{path.name}: expected a .nii or .nii.gz file")
-    if not path.is_file():
-        raise UnreadableFileError(f"{path}: file not found")
-    try:
-        image = nib.load(str(path))
-    except (ImageFileError, OSError, EOFError, ValueError) as error:
-        raise UnreadableFileError(f"{path.name}: not a readable NIfTI file ({error})") from error
-    if not isinstance(image, nib.Nifti1Image | nib.Nifti2Image):
-        raise ImagingError(f"{path.name}: not a NIfTI image ({type(image).__name__})")
-    return image
-
-
-def _effective_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
-    """Drop trailing singleton axes beyond the third ((x, y, z, 1) is a 3D volume)."""
-    dims = list(shape)
-    while len(dims) > 3 and dims[-1] == 1:
-        dims.pop()
-    if len(dims) == 2:
-        dims.append(1)  # a single slice stored as 2D NIfTI
-    if len(dims) not in (3, 4):
-        raise UnsupportedFormatError(f"unsupported NIfTI shape {tuple(shape)}: expected 3D or 4D")
-    return tuple(dims)
-
-
-def _checked_affine(affine: npt.NDArray[Any] | None, path: Path) -> npt.NDArray[np.float64]:
-    if affine is None:
-        raise ImagingError(f"{path.name}: no affine")
-    matrix = np.asarray(affine, dtype=np.float64)
-    if not np.isfinite(matrix).all() or abs(np.linalg.det(matrix[:3, :3])) < 1e-12:
-        raise ImagingError(f"{path.name}: degenerate affine (zero spacing or NaN)")
-    return matrix
 
 
 def _as_integer_labels(raw: npt.NDArray[Any], path: Path) -> npt.NDArray[np.integer]:

@@ -71,6 +71,7 @@ def extract_regions(
     spacing_mm: Sequence[float] = (),
     body: BodyFrame | None = None,
     organ_size_ml: Mapping[int, float] | None = None,
+    slice_positions_mm: Sequence[float] = (),
 ) -> RegionExtraction:
     """Derive regions from a published label grid.
 
@@ -83,6 +84,9 @@ def extract_regions(
         body: the body's extent in published pixels; when given (3D with known orientation),
             regions get side / ap / si terms.
         organ_size_ml: exact organ volumes by label value (3D), preferred over the estimate.
+        slice_positions_mm: position of each published slice (3D); when given, the z extent
+            runs from the first to the last slice of a region plus one slice gap (exact for
+            unevenly picked slices).
 
     Returns:
         The regions with ids R1, R2, ... and the count of dropped components.
@@ -135,7 +139,13 @@ def extract_regions(
                 id=f"R{number}",
                 label=candidate.label,
                 box=box,
-                facts=_facts(candidate, spacing_mm=spacing_mm, body=body, exact_ml=exact),
+                facts=_facts(
+                    candidate,
+                    spacing_mm=spacing_mm,
+                    body=body,
+                    exact_ml=exact,
+                    positions=slice_positions_mm,
+                ),
                 is_lesion=candidate.is_lesion,
                 host=_host(candidate, grid, organ_values, structure) if candidate.is_lesion else "",
             )
@@ -149,6 +159,7 @@ def _facts(
     spacing_mm: Sequence[float],
     body: BodyFrame | None,
     exact_ml: float | None,
+    positions: Sequence[float] = (),
 ) -> RegionFacts:
     coords = np.nonzero(candidate.mask)
     # Centroids in the half-open box convention: pixel i spans [i, i+1), its centre is i + 0.5.
@@ -160,6 +171,13 @@ def _facts(
     elif len(spacing_mm) >= candidate.mask.ndim:
         area_mm = candidate.area * float(np.prod(spacing_mm[: candidate.mask.ndim]))
         size = area_mm / 1000.0 if candidate.mask.ndim == 3 else area_mm
+    extent: tuple[float, ...] = ()
+    largest: int | None = None
+    if candidate.mask.ndim == 3:
+        per_slice = candidate.mask.sum(axis=(1, 2))
+        largest = int(np.argmax(per_slice))  # first of equal maxima: deterministic
+    if len(spacing_mm) >= candidate.mask.ndim:
+        extent = _extent_mm(coords, spacing_mm, positions)
     side = ap = si = ""
     if body is not None and len(centroid) == 3:
         x, y, z = centroid
@@ -173,7 +191,31 @@ def _facts(
         side=side,
         ap=ap,
         si=si,
+        extent_mm=extent,
+        largest_slice=largest,
     )
+
+
+def _extent_mm(
+    coords: tuple[npt.NDArray[np.intp], ...],
+    spacing_mm: Sequence[float],
+    positions: Sequence[float] = (),
+) -> tuple[float, ...]:
+    """Box extent in mm, ordered (x, y[, z]): pixel count along each axis times its spacing.
+
+    ``spacing_mm`` is (row, col[, between slices]) while ``coords`` are (row, col) or
+    (slice, row, col).
+    """
+    spans = [int(axis.max()) - int(axis.min()) + 1 for axis in coords]
+    if len(coords) == 2:
+        rows, cols = spans
+        return (round(cols * spacing_mm[1], 3), round(rows * spacing_mm[0], 3))
+    slices, rows, cols = spans
+    depth = slices * spacing_mm[2]
+    if len(positions) > int(coords[0].max()):
+        first, last = int(coords[0].min()), int(coords[0].max())
+        depth = abs(positions[last] - positions[first]) + spacing_mm[2]
+    return (round(cols * spacing_mm[1], 3), round(rows * spacing_mm[0], 3), round(depth, 3))
 
 
 def _term(

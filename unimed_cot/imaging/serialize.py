@@ -1,11 +1,14 @@
 """Serialize a normalized case into published pixels: one 2D image or K axial slices.
 
-3D (a canonical LPS volume): K slices are picked uniformly over the body's extent along S
-(nearest slice, no interpolation along z; never a repeated slice, so a short volume gives fewer
-slices), each shown as ``vol[:, :, k].T`` (rows = posterior-ward, anterior at the top; cols =
-patient left-ward, patient left on the image right: the radiological view), windowed, padded to
-a square physical field of view and resized to ``slice_size`` square. Labels follow the same
-path with nearest-neighbour sampling, and regions are derived on the published stack.
+3D (a canonical LPS volume, optionally resampled to ``target_spacing_mm`` first): K slices are
+picked by the configured strategy (``slicing``: uniformly over the body's extent along S, or
+guaranteeing every annotated region's span; nearest slice, no interpolation along z; never a
+repeated slice, so a short volume gives fewer slices), each shown as ``vol[:, :, k].T`` (rows =
+posterior-ward, anterior at the top; cols = patient left-ward, patient left on the image right:
+the radiological view), windowed (CT: the preset of the structures the label map covers most,
+``window.choose_ct_window``), padded to a square physical field of view and resized to
+``slice_size`` square. Labels follow the same path with nearest-neighbour sampling, and regions
+are derived on the published stack.
 
 2D: resized to a Qwen-fixed size with the aspect kept; 8-bit pixels are kept as they are, other
 depths are clipped to their 1st-99th percentile.
@@ -14,6 +17,7 @@ depths are clipped to their 1st-99th percentile.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -24,10 +28,21 @@ from unimed_cot.records import CANONICAL_AXCODES, Case, Image2D, SerializedImage
 from .annotations import regions_from_boxes
 from .errors import ImagingError, LabelMismatchError
 from .regions import BodyFrame, RegionExtraction, extract_regions
+from .resample import resample_pair
 from .resize import pad_to_square_fov, qwen_fixed_size, resize_intensity, resize_labels
+from .slicing import (
+    LabelStats,
+    body_extent,
+    label_stats,
+    named_volumes_ml,
+    pick_roi,
+    pick_uniform,
+    region_spans,
+)
 from .window import (
     CT_AIR_HU,
     choose_ct_preset,
+    choose_ct_window,
     foreground_mask,
     is_ct,
     percentile_bounds,
@@ -35,9 +50,7 @@ from .window import (
     unit_to_uint8,
 )
 
-# A slice belongs to the body when at least this fraction of it is foreground (ignores specks).
-BODY_SLICE_FRACTION = 0.001
-_COUNT_SLAB = 16
+SliceStrategy = Literal["uniform", "roi"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +64,10 @@ class SerializeConfig:
         max_side_2d: longest published side of 2D images.
         min_side_2d: shortest published side of 2D images.
         min_component_px: connected components with fewer published pixels are dropped.
+        strategy: how volume slices are picked (``slicing`` module): "uniform" over the body
+            extent, or "roi", which keeps every annotated region's first, largest and last slice.
+        target_spacing_mm: resample volumes to this (x, y, z) spacing before slicing (anti-aliased
+            linear for intensities, nearest for labels); None keeps the native grid.
     """
 
     n_slices: int = 32
@@ -59,8 +76,17 @@ class SerializeConfig:
     max_side_2d: int = 448
     min_side_2d: int = 56
     min_component_px: int = 4
+    strategy: SliceStrategy = "uniform"
+    target_spacing_mm: tuple[float, float, float] | None = None
 
     def __post_init__(self) -> None:
+        if self.strategy not in ("uniform", "roi"):
+            raise ValueError(f"strategy must be 'uniform' or 'roi', got {self.strategy!r}")
+        if self.target_spacing_mm is not None:
+            spacing = tuple(float(v) for v in self.target_spacing_mm)  # JSON gives a list
+            if len(spacing) != 3 or not all(np.isfinite(v) and v > 0 for v in spacing):
+                raise ValueError(f"target_spacing_mm must be 3 positive mm, got {spacing}")
+            object.__setattr__(self, "target_spacing_mm", spacing)
         if self.n_slices < 1:
             raise ValueError(f"n_slices must be at least 1, got {self.n_slices}")
         if qwen_fixed_size(self.slice_size, self.slice_size, max_side=self.slice_size) != (
@@ -103,7 +129,7 @@ def pick_slices(n_body: int, first: int, k: int) -> list[int]:
 
     Requires ``k <= n_body``; the indices are then strictly increasing (no slice repeats).
     """
-    return [first + int(np.floor((i + 0.5) * n_body / k)) for i in range(k)]
+    return pick_uniform(n_body, first, k)
 
 
 def _serialize_volume(case: Case, image: Volume, config: SerializeConfig) -> SerializedImages:
@@ -117,26 +143,25 @@ def _serialize_volume(case: Case, image: Volume, config: SerializeConfig) -> Ser
         not isinstance(label_map, Volume) or label_map.shape != image.shape
     ):
         raise LabelMismatchError("label map does not lie on the image grid")
-    volume = np.asarray(image.array, dtype=np.float32)
-    ct = is_ct(case.record.modality)
+    # A source without geometry (M3D-Seg: no spacing, no consistent orientation) flags its
+    # records; its rows then claim no spacing, plane, positions, sizes or patient sides.
+    known = case.record.extra_value("geometry") != "unknown"
+    if config.target_spacing_mm is not None and known:
+        image, label_map, line = resample_pair(image, label_map, config.target_spacing_mm)
+        case.history.append(line)
+    elif config.target_spacing_mm is not None:
+        case.history.append("not resampled: the source's spacing is unknown")
+    # No whole-volume float copy: slices are converted one at a time below.
+    volume = np.asarray(image.array)
+    # Intensities already normalized by the source (not HU) take a percentile window.
+    ct = is_ct(case.record.modality) and case.record.extra_value("intensity") != "normalized"
     foreground = foreground_mask(volume, ct=ct)
-    per_slice = foreground.sum(axis=(0, 1))
-    needed = max(1, int(BODY_SLICE_FRACTION * volume.shape[0] * volume.shape[1]))
-    body_slices = np.flatnonzero(per_slice >= needed)
-    if body_slices.size == 0:
-        raise ImagingError("no body voxels found: the volume looks blank")
-    first, last = int(body_slices[0]), int(body_slices[-1])
-    n_body = last - first + 1
-    k = min(config.n_slices, n_body)
-    picked = pick_slices(n_body, first, k)
+    first, last = body_extent(foreground)
+    stats = label_stats(label_map.array) if label_map is not None else None
+    picked, strategy_note = _pick(case, config, first, last, label_map, stats)
+    k = len(picked)
 
-    if ct:
-        preset = choose_ct_preset(case.labels.values())
-        low, high, background, window = preset.low, preset.high, CT_AIR_HU, preset.describe()
-    else:
-        low, high = percentile_bounds(volume, foreground)
-        background = float(volume.min())
-        window = f"{case.record.modality} percentile p1-p99"
+    window, low, high, background, reason = _window(case, volume, foreground, ct, label_map, stats)
     fill = float(to_unit(np.array([background]), low, high)[0])
     col_mm, row_mm, slice_mm = image.spacing  # axis 0 (L) -> image columns, axis 1 (P) -> rows
     size = config.slice_size
@@ -168,37 +193,91 @@ def _serialize_volume(case: Case, image: Volume, config: SerializeConfig) -> Ser
     history = case.history
     note = f" (fewer than the {config.n_slices} requested)" if k < config.n_slices else ""
     history.append(
-        f"serialized {k} axial slices over body slices {first}..{last} of {image.shape[2]}{note}"
+        f"serialized {k} {'axial' if known else 'last-axis'} slices over body slices "
+        f"{first}..{last} of {image.shape[2]}"
+        f"{note}{strategy_note}"
     )
     history.append(f"window {window}")
+    if reason:
+        history.append(f"window choice: {reason}")
     history.append(
         f"padded slices to a square field of view {padded_shape[0]}x{padded_shape[1]} and "
-        f"resized to {size}x{size} ({spacing[0]:.3f} x {spacing[1]:.3f} mm/px)"
+        f"resized to {size}x{size} ({spacing[0]:.3f} x {spacing[1]:.3f} "
+        f"{'mm/px' if known else 'voxels/px, spacing unknown'})"
     )
 
     regions = RegionExtraction(regions=(), dropped_components=0)
-    if label_map is not None:
+    if label_map is not None and stats is not None:
         body = _body_frame(foreground[:, :, first : last + 1], row_mm, col_mm, size, k)
-        organ_ml = _label_volumes_ml(label_map, case)
+        voxel_ml = abs(float(np.linalg.det(label_map.affine[:3, :3]))) / 1000.0
+        organs = {v for v, name in case.labels.items() if name not in case.lesion_labels}
+        organ_ml = {v: n * voxel_ml for v, n in stats.voxels().items() if v in organs}
         regions = extract_regions(
             np.stack(label_slices),
             labels=case.labels,
             lesion_labels=case.lesion_labels,
             min_component_px=config.min_component_px,
-            spacing_mm=spacing,
-            body=body,
-            organ_size_ml=organ_ml,
+            spacing_mm=spacing if known else (),
+            body=body if known else None,
+            organ_size_ml=organ_ml if known else None,
+            slice_positions_mm=positions if known else (),
         )
         history.append(_regions_line(regions, config))
     return SerializedImages(
         images=images,
-        slice_positions_mm=positions,
-        plane="axial",
-        spacing_mm=spacing,
+        slice_positions_mm=positions if known else [float("nan")] * k,  # unknown, not mm
+        plane="axial" if known else "",
+        spacing_mm=spacing if known else [],
         window=window,
         regions=list(regions.regions),
-        orientation_known=True,
+        orientation_known=known,
     )
+
+
+def _pick(
+    case: Case,
+    config: SerializeConfig,
+    first: int,
+    last: int,
+    label_map: Volume | None,
+    stats: LabelStats | None,
+) -> tuple[list[int], str]:
+    """The slice indices of the configured strategy, and a note for the history line."""
+    if config.strategy == "uniform" or label_map is None or stats is None or not stats.values:
+        n_body = last - first + 1
+        return pick_uniform(n_body, first, min(config.n_slices, n_body)), ""
+    lesions = [v for v, name in case.labels.items() if name in case.lesion_labels]
+    known = [v for v in stats.values if v in case.labels]
+    named = LabelStats(
+        values=tuple(known),
+        areas=stats.areas[[stats.values.index(v) for v in known]],
+    )
+    spans = region_spans(label_map.array, named, lesions)
+    picked, required = pick_roi(first, last, config.n_slices, spans)
+    lost = " - too many to keep all" if required > config.n_slices else ""
+    return picked, f"; roi: {len(spans)} region span(s) need {required} slice(s){lost}"
+
+
+def _window(
+    case: Case,
+    volume: npt.NDArray[np.generic],
+    foreground: npt.NDArray[np.bool_],
+    ct: bool,
+    label_map: Volume | None,
+    stats: LabelStats | None,
+) -> tuple[str, float, float, float, str]:
+    """(published window string, low, high, background value, why this CT preset)."""
+    if not ct:
+        low, high = percentile_bounds(volume, foreground)
+        return f"{case.record.modality} percentile p1-p99", low, high, float(volume.min()), ""
+    if label_map is not None and stats is not None and stats.values:
+        voxel_ml = abs(float(np.linalg.det(label_map.affine[:3, :3]))) / 1000.0
+        volumes = named_volumes_ml(stats, case.labels, voxel_ml)
+        preset, reason = choose_ct_window(volumes, case.lesion_labels)
+    else:
+        preset = choose_ct_preset(case.labels.values())
+        reason = "from the label names (no label map)"
+    return preset.describe(), preset.low, preset.high, CT_AIR_HU, f"{preset.name}: {reason}"
 
 
 def _serialize_image(case: Case, image: Image2D, config: SerializeConfig) -> SerializedImages:
@@ -276,23 +355,6 @@ def _body_frame(
     if box is None:  # body thinner than a published pixel: fall back to the whole slice
         box = (0, 0, size, size)
     return BodyFrame(x_range=(box[0], box[2]), y_range=(box[1], box[3]), n_slices=k)
-
-
-def _label_volumes_ml(label_map: Volume, case: Case) -> dict[int, float]:
-    """Exact volume in ml of every organ label, counted on the canonical grid."""
-    values = np.asarray(label_map.array)
-    voxel_ml = abs(float(np.linalg.det(label_map.affine[:3, :3]))) / 1000.0
-    wanted = [v for v, name in case.labels.items() if name not in case.lesion_labels and v != 0]
-    if not wanted:
-        return {}
-    if values.size and values.min() >= 0 and values.max() < 1 << 16:
-        counts = np.zeros(max(int(values.max()), *wanted) + 1, dtype=np.int64)
-        # Count slab by slab: bincount needs intp input, and a whole-volume copy costs 8 B/voxel.
-        for start in range(0, values.shape[2], _COUNT_SLAB):
-            slab = values[:, :, start : start + _COUNT_SLAB].ravel().astype(np.intp)
-            counts += np.bincount(slab, minlength=counts.size)
-        return {v: float(counts[v]) * voxel_ml for v in wanted}
-    return {v: float(np.count_nonzero(values == v)) * voxel_ml for v in wanted}
 
 
 def _regions_line(regions: RegionExtraction, config: SerializeConfig) -> str:

@@ -7,7 +7,8 @@ CT presets are Radiopaedia's "Windowing (CT)" values (width W, level L in HU; di
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,7 +65,10 @@ def is_ct(modality: str) -> bool:
 
 
 def choose_ct_preset(label_names: Iterable[str]) -> WindowPreset:
-    """Lung for lung/nodule labels, brain for brain/ventricle labels, abdomen otherwise."""
+    """Lung for lung/nodule labels, brain for brain/ventricle labels, abdomen otherwise.
+
+    Used only when a case has no label map to measure (``choose_ct_window`` otherwise).
+    """
     names = [name.lower() for name in label_names]
     if any("lung" in name or "nodule" in name for name in names):
         return CT_PRESETS["lung"]
@@ -73,11 +77,79 @@ def choose_ct_preset(label_names: Iterable[str]) -> WindowPreset:
     return CT_PRESETS["abdomen"]
 
 
+# Which window shows a structure best, by words in its label name (first match wins, so the
+# more specific groups come first). Names that match nothing do not vote.
+_REGION_WINDOWS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("lung", re.compile(r"lung|lobe|pulmonar|nodule|airway|trachea|bronch|pleura", re.I)),
+    ("brain", re.compile(r"brain|ventricle|cerebr|cerebell|thalam|hippocamp|white matter", re.I)),
+    (
+        "bone",
+        re.compile(r"bone|vertebra|\brib|femur|skull|spine|sacrum|pelvi|humerus|clavicle", re.I),
+    ),
+    (
+        "mediastinum",
+        re.compile(r"heart|aort|esophag|oesophag|mediastin|thymus|\batri|ventricul", re.I),
+    ),
+    (
+        "abdomen",
+        re.compile(
+            r"liver|hepat|kidney|renal|spleen|pancrea|stomach|bowel|colon|duoden|gall|bladder|"
+            r"adrenal|vena|portal|prostat|uter|abdom",
+            re.I,
+        ),
+    ),
+)
+
+
+def window_group(label: str) -> str:
+    """The preset that shows a structure best, from its label name; "" when unknown."""
+    for group, pattern in _REGION_WINDOWS:
+        if pattern.search(label):
+            return group
+    return ""
+
+
+def choose_ct_window(
+    label_volumes_ml: Mapping[str, float], lesion_labels: Iterable[str] = ()
+) -> tuple[WindowPreset, str]:
+    """Pick the CT window from the structures a case's label map actually covers.
+
+    Rule: a present lesion whose name places it in the lung (e.g. "lung nodule") selects the
+    lung window, since a lung lesion is invisible in soft-tissue windows. Otherwise each present
+    label votes for its group's preset (``window_group``) with its volume in ml, and the group
+    with the largest total wins (ties: the order lung, brain, bone, mediastinum, abdomen).
+    Without any recognised present label, the abdomen window (a soft-tissue default).
+
+    Args:
+        label_volumes_ml: volume in ml of every label present in the label map, by name.
+        lesion_labels: names of the labels that are lesions.
+
+    Returns:
+        The preset and the reason, for ``case.history``.
+    """
+    present = {name: ml for name, ml in label_volumes_ml.items() if ml > 0}
+    lesions = set(lesion_labels)
+    lung_lesions = sorted(n for n in present if n in lesions and window_group(n) == "lung")
+    if lung_lesions:
+        return CT_PRESETS["lung"], f"lung lesion present ({', '.join(lung_lesions)})"
+    totals: dict[str, float] = {}
+    for name, ml in present.items():
+        group = window_group(name)
+        if group:
+            totals[group] = totals.get(group, 0.0) + ml
+    if not totals:
+        return CT_PRESETS["abdomen"], "no recognised structure: soft-tissue default"
+    order = [group for group, _ in _REGION_WINDOWS]
+    best = max(totals, key=lambda g: (totals[g], -order.index(g)))
+    votes = ", ".join(f"{g} {totals[g]:.0f} ml" for g in sorted(totals, key=lambda g: -totals[g]))
+    return CT_PRESETS[best], f"largest annotated structures: {votes}"
+
+
 def foreground_mask(array: npt.NDArray[np.generic], *, ct: bool) -> npt.NDArray[np.bool_]:
     """Body voxels: CT above -500 HU; other modalities above a low robust threshold."""
+    if ct:  # compare in the stored dtype: no float copy of a whole volume
+        return np.asarray(array) > CT_BODY_HU
     values = np.asarray(array, dtype=np.float32)
-    if ct:
-        return values > CT_BODY_HU
     low, high = np.percentile(values, [PERCENTILE_LOW, PERCENTILE_HIGH])
     return values > low + FOREGROUND_FRACTION * (high - low)
 

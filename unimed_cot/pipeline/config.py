@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from unimed_cot.imaging import SerializeConfig
+from unimed_cot.teacher import TeacherSettings
 
 # The default salt of group ids. Public on purpose, so the same input gives the same group ids
 # (and splits) on every machine; set your own with --salt when patient ids could be guessed.
 DEFAULT_SALT = "unimed-cot/v1"
-TEACHERS = ("template",)
+TEACHERS = ("template", "openai")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,20 +30,26 @@ class BuildConfig:
     teacher: str = "template"
     salt: str = DEFAULT_SALT
     serialize: SerializeConfig = field(default_factory=SerializeConfig)
+    teacher_settings: TeacherSettings | None = None  # the openai teacher's endpoint and limits
+    use_cache: bool = True  # the teacher reply cache (--no-cache turns it off)
 
     @property
     def workspace(self) -> Path:
         return self.out
 
     def identity(self) -> dict[str, Any]:
-        """The settings staged rows depend on (not paths, limits or worker counts)."""
-        return {
+        """The settings staged rows depend on (not paths, limits, worker counts or the endpoint's
+        operational settings; an LLM teacher adds its model and generation settings)."""
+        identity: dict[str, Any] = {
             "source": self.source,
             "seed": self.seed,
             "teacher": self.teacher,
             "salt_sha": hashlib.sha256(self.salt.encode()).hexdigest()[:16],
             "serialize": asdict(self.serialize),
         }
+        if self.teacher != "template" and self.teacher_settings is not None:
+            identity["teacher_generation"] = self.teacher_settings.generation()
+        return identity
 
     def identity_hash(self) -> str:
         blob = json.dumps(self.identity(), sort_keys=True).encode()

@@ -20,10 +20,19 @@ from tqdm import tqdm
 from unimed_cot.builders import Builder, get_builder
 from unimed_cot.errors import UsageError
 from unimed_cot.records import SourceRecord
-from unimed_cot.teacher import Teacher, TemplateTeacher
+from unimed_cot.teacher import (
+    CACHE_FILE,
+    OpenAITeacher,
+    ReplyCache,
+    Teacher,
+    TeacherRequest,
+    TeacherStats,
+    TemplateTeacher,
+    build_request,
+)
 
 from .config import TEACHERS, BuildConfig
-from .stages import process_record
+from .stages import make_samples, process_record
 from .workspace import Workspace
 
 
@@ -41,6 +50,8 @@ class BuildReport:
     discarded_stale: int = 0
     seconds: float = 0.0
     rows_staged_total: int = 0
+    unfinished: int = 0  # cases left unstaged because the teacher was unreachable
+    teacher: TeacherStats = field(default_factory=TeacherStats)
 
     @property
     def nothing_new(self) -> bool:
@@ -52,11 +63,21 @@ class CaseSummary:
     case_id: str
     rows: int
     rejections: tuple[tuple[str, str], ...]
+    teacher: TeacherStats = field(default_factory=TeacherStats)
+    staged: bool = True
 
 
 def make_teacher(config: BuildConfig) -> Teacher:
+    """The configured teacher; an LLM teacher gets the workspace's reply cache unless disabled."""
     if config.teacher == "template":
         return TemplateTeacher()
+    if config.teacher == "openai":
+        if config.teacher_settings is None:
+            raise UsageError("--teacher openai needs --base-url and --model (or --config FILE)")
+        cache = None
+        if config.use_cache:
+            cache = ReplyCache(Workspace(config.out).build / CACHE_FILE)
+        return OpenAITeacher(config.teacher_settings, cache=cache)
     raise UsageError(f"unknown teacher {config.teacher!r}; available: {', '.join(TEACHERS)}")
 
 
@@ -77,7 +98,7 @@ def run_build(config: BuildConfig, *, progress: bool = True) -> BuildReport:
     """Build (or continue building) the staged rows of one source into ``config.out``."""
     started = time.perf_counter()
     builder = get_builder(config.source)
-    make_teacher(config)  # fail on a bad teacher before any work
+    _check_teacher(config)  # fail on a bad teacher before any work
     root = resolve_input(builder, config)
     workspace = Workspace(config.out)
     report = BuildReport(source=config.source, input=root)
@@ -98,6 +119,8 @@ def run_build(config: BuildConfig, *, progress: bool = True) -> BuildReport:
         report.processed += 1
         report.rows_new += summary.rows
         report.rejections.update(summary.rejections)
+        report.teacher += summary.teacher
+        report.unfinished += not summary.staged
 
     report.rows_staged_total = _count_staged_rows(workspace, config.source)
     report.seconds = time.perf_counter() - started
@@ -149,14 +172,43 @@ def stage_one(record: SourceRecord, config: BuildConfig) -> CaseSummary:
     """Process one case and stage its rows and rejections (runs in a worker process)."""
     builder, teacher = _stage_tools(config)
     result = process_record(record, builder=builder, teacher=teacher, config=config)
-    Workspace(config.out).stage_case(
-        source=record.source, case_id=record.case_id, rows=result.rows, rejections=result.rejections
-    )
+    if not result.retry_later:  # else a rerun asks the teacher again; answers are cached
+        Workspace(config.out).stage_case(
+            source=record.source,
+            case_id=record.case_id,
+            rows=result.rows,
+            rejections=result.rejections,
+        )
     return CaseSummary(
         case_id=record.case_id,
         rows=len(result.rows),
         rejections=tuple((r.stage, r.reason) for r in result.rejections),
+        teacher=result.teacher_stats,
+        staged=not result.retry_later,
     )
+
+
+def first_request(config: BuildConfig, *, with_images: bool) -> TeacherRequest | None:
+    """The teacher request of the first question of the first listed case (for ``--dry-run``),
+    built as the build would build it; None if no listed case has a question."""
+    from unimed_cot.imaging import normalize_case, serialize_case
+
+    builder = get_builder(config.source)
+    root = resolve_input(builder, config)
+    for record in _limited(builder.records(root), config.limit):
+        case = normalize_case(builder.load(record))
+        pixels = serialize_case(case, config.serialize)
+        samples = make_samples(case, pixels, license=builder.license, seed=config.seed)
+        if samples:
+            return build_request(samples[0], with_images=with_images)
+    return None
+
+
+def _check_teacher(config: BuildConfig) -> None:
+    teacher = make_teacher(config)
+    close = getattr(teacher, "close", None)
+    if close is not None:
+        close()
 
 
 @lru_cache(maxsize=4)

@@ -16,12 +16,13 @@ from unimed_cot.imaging import normalize_case, serialize_case
 from unimed_cot.questions import generate_questions
 from unimed_cot.records import Case, Rejection, Sample, SerializedImages, SourceRecord
 from unimed_cot.teacher import (
+    Answer,
     Teacher,
-    TraceRejected,
+    TeacherStats,
+    answer_requests,
     build_request,
     render_reasoning,
-    to_rejection,
-    validate_reply,
+    sends_images,
 )
 
 from .config import BuildConfig
@@ -30,11 +31,17 @@ from .rows import encode_png, to_row
 
 @dataclass(slots=True)
 class CaseResult:
-    """What one case produced: published rows and counted rejections."""
+    """What one case produced: published rows and counted rejections.
+
+    ``retry_later`` is set when the teacher could not be reached for some question: the case is
+    then not staged, so a rerun asks again (answered requests come from the cache).
+    """
 
     case_id: str
     rows: list[dict[str, Any]] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    teacher_stats: TeacherStats = field(default_factory=TeacherStats)
+    retry_later: bool = False
 
 
 def reason_slug(error: BaseException) -> str:
@@ -81,14 +88,18 @@ def process_record(
         return result
     images = [encode_png(image) for image in pixels.images]
     version = f"{__version__}+{config.identity_hash()[:12]}"
-    for sample in samples:
-        row, rejection = answer_sample(
-            sample, images=images, teacher=teacher, version=version, config=config
-        )
+    # All of a case's questions go to the teacher at once: an LLM teacher answers them
+    # concurrently; the template teacher one by one.
+    with_images = sends_images(teacher)
+    requests = [build_request(sample, with_images=with_images) for sample in samples]
+    for answer in answer_requests(teacher, requests):
+        result.teacher_stats += answer.stats
+        result.retry_later |= answer.retry_later
+        row = answer_row(answer, images=images, teacher=teacher, version=version, config=config)
         if row is not None:
             result.rows.append(row)
-        if rejection is not None:
-            result.rejections.append(rejection)
+        if answer.rejection is not None:
+            result.rejections.append(answer.rejection)
     return result
 
 
@@ -120,24 +131,19 @@ def make_samples(case: Case, pixels: SerializedImages, *, license: str, seed: in
     ]
 
 
-def answer_sample(
-    sample: Sample, *, images: list[bytes], teacher: Teacher, version: str, config: BuildConfig
-) -> tuple[dict[str, Any] | None, Rejection | None]:
-    """Ask the teacher, validate the reply against the sample, and render the row."""
-    request = build_request(sample, with_images=teacher.name != "template")
-    raw = teacher.complete(request)
-    try:
-        trace = validate_reply(raw, sample)
-    except TraceRejected as rejected:
-        return None, to_rejection(rejected, sample, raw)
-    reasoning = render_reasoning(trace, sample)
-    row = to_row(
+def answer_row(
+    answer: Answer, *, images: list[bytes], teacher: Teacher, version: str, config: BuildConfig
+) -> dict[str, Any] | None:
+    """The published row of an accepted answer (None for a rejected one)."""
+    if answer.trace is None:
+        return None
+    sample = answer.request.sample
+    return to_row(
         sample,
         images=images,
-        reasoning=reasoning,
+        reasoning=render_reasoning(answer.trace, sample),
         teacher=teacher.name,
         prompt_sha=teacher.prompt_sha,
         pipeline_version=version,
         salt=config.salt,
     )
-    return row, None

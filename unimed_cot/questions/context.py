@@ -29,11 +29,52 @@ _LESION_WORDS = re.compile(
 )
 
 
+# Answer-slot ordinal of each family that asks A-D questions (QuestionFamily values). The four
+# 4-option families get distinct ordinals, so a case that asks them all uses each letter once;
+# size comparison has 3 options and only needs a uniform offset. Unknown families share 0.
+_SLOT_ORDINALS = {
+    "structure_localization": 0,
+    "spatial_localization": 1,
+    "spatial_relationship": 2,
+    "lesion_analysis": 3,
+    "size_comparison": 0,
+}
+# 12 = lcm(2, 3, 4): a case offset drawn from range(12) is uniform modulo every option count.
+_SLOT_CYCLE = 12
+
+
+class FamilyRandom(random.Random):
+    """A family's seeded ``Random`` that also deals the correct option's position.
+
+    Drawing each position independently (a shuffle) leaves letter skews over a few hundred
+    questions that nothing corrects (the phantom demo had B 109 vs D 55 of 323), and a model
+    learns such priors. Instead the n-th choice question of a family goes to slot
+    ``case offset + family ordinal + n`` modulo its option count: within a case the families
+    take different letters (a case asking the four 4-option families uses A, B, C, D once
+    each), and the seeded case offset (uniform over ``range(12)``) makes every family's letter
+    uniform over cases. Deterministic; no state crosses cases.
+    """
+
+    def __init__(self, seed: int, first_slot: int) -> None:
+        super().__init__(seed)
+        self._slot = first_slot
+
+    def next_slot(self) -> int:
+        """The next answer slot (reduce it modulo the option count)."""
+        slot = self._slot
+        self._slot += 1
+        return slot
+
+
 def seeded_random(*parts: str) -> random.Random:
     """A ``Random`` seeded from strings through sha256: stable across processes and runs
     (``hash()`` of a str is salted per process, so it must not be used here)."""
+    return random.Random(_seed_int(*parts))
+
+
+def _seed_int(*parts: str) -> int:
     digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).digest()
-    return random.Random(int.from_bytes(digest[:8], "big"))
+    return int.from_bytes(digest[:8], "big")
 
 
 def with_article(phrase: str) -> str:
@@ -153,8 +194,12 @@ class QuestionContext:
     # --- writing questions ------------------------------------------------------------------
 
     def rng(self, family: str) -> random.Random:
-        """The family's own ``Random``: adding or changing one family never reshuffles another."""
-        return seeded_random(self.seed, family)
+        """The family's own ``Random``: adding or changing one family never reshuffles another.
+
+        It also deals the positions of the correct options (``FamilyRandom``).
+        """
+        offset = seeded_random(self.seed, "answer slots").randrange(_SLOT_CYCLE)
+        return FamilyRandom(_seed_int(self.seed, family), offset + _SLOT_ORDINALS.get(family, 0))
 
     def noun(self, rng: random.Random) -> str:
         return "image" if self.dims == 2 else rng.choice(("scan", "volume"))
@@ -185,7 +230,8 @@ def choice_question(
     """A single-choice question with up to ``MAX_OPTIONS`` options, or None without a distractor.
 
     Distractors equal to the correct option (case-insensitively) or to each other are dropped;
-    the correct option lands at a seeded position.
+    the correct option lands at a seeded position: the family's rotating slot when ``rng`` is
+    a ``FamilyRandom`` (balanced letters), else a uniform shuffle.
     """
     pool: list[str] = []
     seen = {key(correct)}
@@ -195,8 +241,12 @@ def choice_question(
             pool.append(option)
     if not pool:
         return None
-    options = [correct, *rng.sample(pool, min(len(pool), MAX_OPTIONS - 1))]
-    rng.shuffle(options)
+    options = rng.sample(pool, min(len(pool), MAX_OPTIONS - 1))
+    if isinstance(rng, FamilyRandom):
+        options.insert(rng.next_slot() % (len(options) + 1), correct)
+    else:
+        options.append(correct)
+        rng.shuffle(options)
     return _question(family, text, options, correct, evidence, rationale)
 
 

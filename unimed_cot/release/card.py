@@ -158,10 +158,12 @@ def _context(manifest: Mapping[str, Any], *, pretty_name: str) -> dict[str, Any]
 
     counts = manifest["counts"]
     builders = registered_builders()
+    terms = manifest.get("licenses") or {}
     sources = []
     for slug in sorted(counts["by_source"]):
         builder = builders.get(slug)
         row_licenses = sorted(counts["by_source_license"].get(slug, {}))
+        published = terms.get(slug, {})
         sources.append(
             {
                 "slug": slug,
@@ -169,9 +171,9 @@ def _context(manifest: Mapping[str, Any], *, pretty_name: str) -> dict[str, Any]
                 "homepage": builder.homepage if builder else "",
                 "citation": builder.citation.strip() if builder else "",
                 "license": ", ".join(row_licenses) or (builder.license if builder else ""),
-                "redistributable": ("yes" if builder.redistributable else "no")
-                if builder
-                else "unknown",
+                "redistributable": published.get("redistributable")
+                or (("yes" if builder.redistributable else "no") if builder else "unknown"),
+                "annotation_only_rows": int(published.get("annotation_only_rows", 0)),
                 "rows": counts["by_source"][slug],
                 "configs": "/".join(sorted(counts["by_source_config"].get(slug, {}))),
                 "splits": {s: counts["by_source_split"].get(slug, {}).get(s, 0) for s in SPLITS},
@@ -215,12 +217,29 @@ def _context(manifest: Mapping[str, Any], *, pretty_name: str) -> dict[str, Any]
             for stage, reasons in sorted(rejections["by_stage_reason"].items())
             for reason, count in sorted(reasons.items())
         ],
+        **_screening_context(manifest),
         "license_summary": licenses[0] if len(licenses) == 1 else "per source (see below)",
         "license_note": (
             f"All rows come from sources under {licenses[0]}."
             if len(licenses) == 1
             else "Sources carry different licenses; each row's `license` column holds its "
             "source's SPDX id. Use every row under the terms of its source."
+        ),
+    }
+
+
+def _screening_context(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """Dedup and decontamination figures; empty for a manifest from before screening existed."""
+    screening = manifest.get("screening") or {}
+    duplicates = screening.get("duplicates") or {}
+    decontamination = screening.get("decontamination") or {}
+    return {
+        "screened": bool(duplicates),
+        "duplicates": duplicates,
+        "dropped_duplicates": sum((duplicates.get("dropped_rows_by_split") or {}).values()),
+        "benchmarks": sorted((decontamination.get("benchmarks") or {}).items()),
+        "annotation_only_total": sum(
+            int(v.get("rows", 0)) for v in (manifest.get("annotation_only") or {}).values()
         ),
     }
 

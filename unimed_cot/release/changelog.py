@@ -7,7 +7,7 @@ dates, so the same publish writes the same file.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +18,21 @@ TITLE = "# Changelog\n"
 _SECTION = re.compile(r"^## ", re.MULTILINE)
 
 
-def render_section(manifest: Mapping[str, Any], previous: Mapping[str, Any] | None) -> str:
-    """The section of one version: its counts, and what changed since ``previous``."""
+# Ids listed per kind of change; the counts are always complete, the full lists are recomputable
+# from the two versions' rows.tsv.
+MAX_LISTED_IDS = 50
+
+
+def render_section(
+    manifest: Mapping[str, Any],
+    previous: Mapping[str, Any] | None,
+    diff: Mapping[str, Sequence[str]] | None = None,
+) -> str:
+    """The section of one version: its counts, and what changed since ``previous``.
+
+    Args:
+        diff: the row-level diff (``rowindex.diff_rows``) against ``previous``, when known.
+    """
     counts = manifest["counts"]
     lines = [f"## {manifest['version']}", ""]
     n_sources = len(counts["by_source"])
@@ -50,11 +63,35 @@ def render_section(manifest: Mapping[str, Any], previous: Mapping[str, Any] | No
                     b = new.get(outer, {}).get(split, 0)
                     if a or b:
                         lines.append(f"| {label.format(outer, split)} | {a} | {b} |")
+    if previous is not None and diff is not None:
+        lines += ["", "Rows:", ""]
+        lines += _diff_lines(diff)
     return "\n".join(lines) + "\n"
 
 
+def _diff_lines(diff: Mapping[str, Sequence[str]]) -> list[str]:
+    labels = {
+        "added": "added",
+        "removed": "removed",
+        "changed": "changed (content)",
+        "moved": "moved to another split",
+    }
+    lines = []
+    for key, label in labels.items():
+        ids = list(diff.get(key, []))
+        lines.append(f"- {label}: {len(ids)}")
+        shown = ", ".join(f"`{i}`" for i in ids[:MAX_LISTED_IDS])
+        if ids:
+            more = f" ... and {len(ids) - MAX_LISTED_IDS} more" if len(ids) > MAX_LISTED_IDS else ""
+            lines.append(f"  {shown}{more}")
+    return lines
+
+
 def write_changelog(
-    path: Path, manifest: Mapping[str, Any], previous: Mapping[str, Any] | None
+    path: Path,
+    manifest: Mapping[str, Any],
+    previous: Mapping[str, Any] | None,
+    diff: Mapping[str, Sequence[str]] | None = None,
 ) -> None:
     """Prepend this version's section to ``path``, replacing an older section of that version."""
     sections: list[str] = []
@@ -63,5 +100,5 @@ def write_changelog(
         parts = _SECTION.split(body)
         heading = f"{manifest['version']}\n"
         sections = ["## " + p.rstrip("\n") + "\n" for p in parts[1:] if not p.startswith(heading)]
-    text = TITLE + "\n" + "\n".join([render_section(manifest, previous), *sections])
+    text = TITLE + "\n" + "\n".join([render_section(manifest, previous, diff), *sections])
     write_text_atomic(path, text)

@@ -49,6 +49,41 @@ def check_version(version: str) -> str:
     return version
 
 
+def version_key(version: str) -> tuple[int, int, int, int, tuple[tuple[int, int, str], ...]]:
+    """Sort key implementing semver precedence (build metadata ignored, a pre-release sorts
+    before its release, numeric identifiers before alphanumeric ones).
+
+    Raises:
+        ReleaseError: when ``version`` is not a semantic version.
+    """
+    match = _SEMVER.match(check_version(version))
+    assert match is not None  # check_version matched it
+    major, minor, patch, pre = int(match[1]), int(match[2]), int(match[3]), match[4]
+    if pre is None:
+        return (major, minor, patch, 1, ())
+    parts = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
+    return (major, minor, patch, 0, parts)
+
+
+def check_version_order(version: str, previous: str | None, *, force: bool = False) -> None:
+    """Refuse a version older than the one already published (same version: a rebuild, allowed).
+
+    Raises:
+        ReleaseError: when ``version`` sorts before ``previous`` and ``force`` is not set.
+    """
+    if previous is None or force:
+        return
+    try:
+        older = version_key(version) < version_key(previous)
+    except ReleaseError:
+        return  # an unreadable old version cannot be ordered; the new one is checked elsewhere
+    if older:
+        raise ReleaseError(
+            f"version {version} is older than the published {previous}; choose a greater "
+            f"version, or pass --force to publish it anyway"
+        )
+
+
 def count_rows(rows: Sequence[StagedRow], split_of: Mapping[str, str]) -> dict[str, Any]:
     """Counts of rows by config, split, source, question type and their useful crossings."""
     by: dict[str, Counter[str]] = {
@@ -129,9 +164,15 @@ def build_manifest(
     shards: Sequence[ShardInfo],
     counts: Mapping[str, Any],
     rejections: Mapping[str, Any],
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The manifest as a JSON-ready dict (see the module docstring)."""
+    """The manifest as a JSON-ready dict (see the module docstring).
+
+    Args:
+        extra: further top-level sections (screening, licenses, row index, changes).
+    """
     return {
+        **dict(extra or {}),
         "format": FORMAT,
         "version": check_version(version),
         "package_version": package_version,

@@ -5,7 +5,14 @@
     DIR/README.md                                   card (configs, dataset_info features, prose)
     DIR/data/{2d,3d}/{split}-NNNNN-of-NNNNN.parquet shards
     DIR/manifest.json                               shard checksums, counts, provenance
+    DIR/rows.tsv                                    per-row content and image sha256s
     DIR/CHANGELOG.md                                one section per version, newest first
+
+Before sharding, the rows are screened (``screening``): near duplicates that link two splits are
+dropped from the less held-out one, training rows matching a benchmark given with
+``decontaminate_against`` are dropped, and rows of sources that may not be redistributed lose
+their pixels (``licensing``). A version older than the one already published is refused unless
+``force``.
 
 Shards are written into ``DIR/.build/publish/data`` and swapped in at the end, so a publish that
 fails half-way leaves the previous release untouched, and the stale shards of the previous
@@ -22,22 +29,42 @@ from pathlib import Path
 from typing import Any
 
 import unimed_cot
-from unimed_cot.errors import ReleaseError
+from unimed_cot.errors import ReleaseError, UsageError
 
 from .card import write_card
 from .changelog import write_changelog
+from .files import sha256_file
+from .hashing import ImageHash, load_hashes
+from .licensing import annotation_only
 from .manifest import (
     MANIFEST_NAME,
     build_manifest,
     check_version,
+    check_version_order,
     count_rejections,
     count_rows,
     read_manifest,
     write_manifest,
 )
-from .shards import DEFAULT_MAX_SHARD_BYTES, plan_shards, write_shard
+from .rowindex import (
+    ROW_INDEX_NAME,
+    IndexedRow,
+    diff_rows,
+    diff_summary,
+    read_row_index,
+    write_row_index,
+)
+from .screening import DEFAULT_THRESHOLD, decontaminate, find_duplicates, hash_rows
+from .shards import DEFAULT_MAX_SHARD_BYTES, id_sort_key, plan_shards, write_shard
 from .splits import DEFAULT_RATIOS, assign_splits, merge_official
-from .staging import StagedRow, rejection_counts, scan_staged, staged_config_hash, staged_files
+from .staging import (
+    StagedRow,
+    rejection_counts,
+    scan_staged,
+    serialize_settings,
+    staged_config_hash,
+    staged_files,
+)
 
 
 @dataclass(slots=True)
@@ -57,6 +84,9 @@ class PublishReport:
     changelog: Path | None = None
     previous_version: str | None = None
     removed_stale_shards: int = 0
+    dropped_duplicates: int = 0
+    dropped_contaminated: dict[str, int] = field(default_factory=dict)
+    annotation_only_rows: int = 0
 
     def summary(self) -> str:
         """A few readable lines for the command line."""
@@ -71,6 +101,11 @@ class PublishReport:
             "  sources: " + ", ".join(f"{s} {n}" for s, n in sorted(self.rows_by_source.items()))
         )
         lines.append(f"  rejected during the build: {self.rejections}")
+        lines.append(f"  dropped as cross-split near duplicates: {self.dropped_duplicates}")
+        for name, count in self.dropped_contaminated.items():
+            lines.append(f"  dropped from train as matches of benchmark {name}: {count}")
+        if self.annotation_only_rows:
+            lines.append(f"  annotation-only rows (no pixels): {self.annotation_only_rows}")
         if self.previous_version is not None:
             removed = f"{self.removed_stale_shards} old shards removed"
             lines.append(f"  replaced version {self.previous_version} ({removed})")
@@ -84,6 +119,9 @@ def publish(
     seed: int = 0,
     ratios: Sequence[float] = DEFAULT_RATIOS,
     max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES,
+    decontaminate_against: Sequence[Path] = (),
+    threshold: int = DEFAULT_THRESHOLD,
+    force: bool = False,
 ) -> PublishReport:
     """Write the release files of ``workspace`` from its staged build.
 
@@ -93,15 +131,22 @@ def publish(
         seed: seed of the group-wise split.
         ratios: (train, validation, test) fractions of groups per (source, dims) stratum.
         max_shard_bytes: upper bound of one shard (encoded images and text).
+        decontaminate_against: folders of benchmark images or hash list files; training rows
+            with an image within ``threshold`` bits of one of them are dropped.
+        threshold: Hamming distance (bits of 64, on pHash and dHash) of a near duplicate.
+        force: publish even when ``version`` is older than the version already published.
 
     Raises:
-        ReleaseError: when the version is not semver, nothing is staged, a staged file is
-            unreadable, or two staged rows share an id.
-        UsageError: for bad ratios.
+        ReleaseError: when the version is not semver or older than the published one, nothing
+            is staged, a staged file is unreadable, or two staged rows share an id.
+        UsageError: for bad ratios, a bad threshold, or an unreadable benchmark path.
     """
     check_version(version)
     if max_shard_bytes <= 0:
         raise ReleaseError(f"max shard size must be positive, got {max_shard_bytes} bytes")
+    if not 0 <= threshold < 64:
+        raise UsageError(f"the near-duplicate threshold must be 0..63 bits, got {threshold}")
+    benchmarks = _load_benchmarks(decontaminate_against)
     if not staged_files(workspace):
         raise ReleaseError(
             f"nothing is staged in {workspace / '.build' / 'staged'}: "
@@ -114,17 +159,37 @@ def publish(
             f"see the rejection reasons in {workspace / '.build' / 'rejections'}"
         )
     _check_unique_ids(rows)
-    split_of = assign_row_splits(rows, seed=seed, ratios=ratios)
     previous = _previous_manifest(workspace / MANIFEST_NAME)
+    check_version_order(version, str(previous["version"]) if previous else None, force=force)
+    split_of = assign_row_splits(rows, seed=seed, ratios=ratios)
+
+    hashes = hash_rows(rows)
+    duplicates = find_duplicates(rows, hashes, split_of, threshold=threshold)
+    contaminated = decontaminate(rows, hashes, split_of, benchmarks, threshold=threshold)
+    dropped = {**duplicates.dropped, **contaminated.dropped}
+    rows = [row for row in rows if row.id not in dropped]
+    stripped, licenses = annotation_only(rows, workspace)
+    index = [
+        IndexedRow(
+            row.id,
+            split_of[row.group_id],
+            hashes[row.id].content_sha256,
+            hashes[row.id].image_sha256,
+        )
+        for row in sorted(rows, key=lambda r: id_sort_key(r.id))
+    ]
+    old_index = read_row_index(workspace / ROW_INDEX_NAME) if previous else {}
+    diff = diff_rows(old_index, {r.id: r for r in index}) if previous else None
 
     staging = workspace / ".build" / "publish"
     shutil.rmtree(staging, ignore_errors=True)
     infos = [
-        write_shard(plan, staging)
+        write_shard(plan, staging, annotation_only=stripped)
         for plan in plan_shards(rows, split_of=split_of, max_shard_bytes=max_shard_bytes)
     ]
     removed = _swap_data(staging / "data", workspace / "data")
     shutil.rmtree(staging, ignore_errors=True)
+    write_row_index(workspace / ROW_INDEX_NAME, index)
 
     counts = count_rows(rows, split_of)
     rejections = count_rejections(rejection_counts(workspace))
@@ -140,11 +205,33 @@ def publish(
         shards=infos,
         counts=counts,
         rejections=rejections,
+        extra={
+            "screening": {
+                "duplicates": duplicates.report,
+                "decontamination": contaminated.report,
+                "dropped_rows": len(dropped),
+            },
+            "licenses": licenses,
+            "annotation_only": {
+                source: {
+                    "rows": entry["annotation_only_rows"],
+                    **serialize_settings(workspace, source),
+                }
+                for source, entry in licenses.items()
+                if entry["annotation_only_rows"]
+            },
+            "row_index": {
+                "path": ROW_INDEX_NAME,
+                "sha256": sha256_file(workspace / ROW_INDEX_NAME),
+                "rows": len(index),
+            },
+            **({"changes": diff_summary(diff)} if diff is not None else {}),
+        },
     )
     paths = {name: workspace / name for name in (MANIFEST_NAME, "README.md", "CHANGELOG.md")}
     write_manifest(paths[MANIFEST_NAME], manifest)
     write_card(paths["README.md"], manifest)
-    write_changelog(paths["CHANGELOG.md"], manifest, previous)
+    write_changelog(paths["CHANGELOG.md"], manifest, previous, diff)
     return PublishReport(
         release=workspace,
         version=version,
@@ -159,6 +246,12 @@ def publish(
         changelog=paths["CHANGELOG.md"],
         previous_version=str(previous["version"]) if previous else None,
         removed_stale_shards=removed,
+        dropped_duplicates=len(duplicates.dropped),
+        dropped_contaminated={
+            name: int(entry["dropped_train_rows"])
+            for name, entry in contaminated.report["benchmarks"].items()
+        },
+        annotation_only_rows=len(stripped),
     )
 
 
@@ -182,6 +275,20 @@ def assign_row_splits(
         fixed = {g: split_of.get(g) or official.get(g, "") for g in groups}
         split_of.update(assign_splits(groups, ratios=ratios, seed=seed, official=fixed))
     return split_of
+
+
+def _load_benchmarks(paths: Sequence[Path]) -> list[tuple[str, list[ImageHash], int]]:
+    """``(name, hashes, unreadable files)`` per benchmark path; names made unique."""
+    benchmarks: list[tuple[str, list[ImageHash], int]] = []
+    names: set[str] = set()
+    for path in paths:
+        named, unreadable = load_hashes(Path(path))
+        name = Path(path).stem or str(path)
+        while name in names:
+            name += "+"
+        names.add(name)
+        benchmarks.append((name, [value for _, value in named], len(unreadable)))
+    return benchmarks
 
 
 def _check_unique_ids(rows: Sequence[StagedRow]) -> None:

@@ -13,10 +13,12 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .features import ROW_SCHEMA, read_table, write_parquet
 from .files import sha256_file
@@ -112,10 +114,22 @@ def _pack(rows: list[StagedRow], limit: int) -> list[list[StagedRow]]:
     return shards
 
 
-def write_shard(plan: ShardPlan, root: Path) -> ShardInfo:
+def strip_images(table: pa.Table, ids: AbstractSet[str]) -> pa.Table:
+    """``table`` with the ``images`` of the rows whose id is in ``ids`` emptied."""
+    column = table.column("images").combine_chunks()
+    keep = [i not in ids for i in table.column("id").to_pylist()]
+    empty = pa.array([[]] * table.num_rows, type=column.type)
+    images = pc.if_else(pa.array(keep), column, empty)
+    return table.set_column(table.schema.get_field_index("images"), "images", images)
+
+
+def write_shard(
+    plan: ShardPlan, root: Path, *, annotation_only: AbstractSet[str] = frozenset()
+) -> ShardInfo:
     """Copy the planned rows out of the staged files into ``root / plan.path``, split set.
 
     Each staged file is read once per shard that needs it; only one shard's rows are in memory.
+    Rows whose id is in ``annotation_only`` are written without their images.
     """
     by_file: dict[Path, list[int]] = defaultdict(list)
     for row in plan.rows:
@@ -127,6 +141,8 @@ def write_shard(plan: ShardPlan, root: Path) -> ShardInfo:
     table = table.take(order)
     split_column = pa.array([plan.split] * table.num_rows, type=pa.string())
     table = table.set_column(table.schema.get_field_index("split"), "split", split_column)
+    if annotation_only and any(i in annotation_only for i in ids):
+        table = strip_images(table, annotation_only)
     target = root / plan.path
     write_parquet(table, target)
     return ShardInfo(

@@ -168,3 +168,20 @@ def staged_config_hash(workspace: Path) -> str:
     for path in staged_files(workspace):
         digest.update(f"{path.relative_to(root).as_posix()}\x1f{sha256_file(path)}\n".encode())
     return digest.hexdigest()
+
+
+def serialize_settings(workspace: Path, source: str) -> dict[str, object]:
+    """What ``hydrate`` needs to rebuild a source's pixels: its build identity (seed, serialize).
+
+    Read from ``.build/runs/<source>.json``; empty when the run record is missing or unreadable
+    (hydrate then uses the default settings and the recorded sha256s tell whether they match).
+    """
+    path = workspace / ".build" / "runs" / f"{source}.json"
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    identity = record.get("identity") if isinstance(record, dict) else None
+    if not isinstance(identity, dict):
+        return {}
+    return {"build_identity": identity}

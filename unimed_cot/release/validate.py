@@ -6,14 +6,18 @@ NNNNN.parquet`` and number consistently; every shard reads with the declared fea
 validates against ``schemas.Row``, sits in the file of its dims and split, and has images that
 decode (one for 2D; for 3D one per slice position, all the same size); every box in the
 reasoning lies inside its image and slice range and the boxes in the text are exactly the
-region boxes; ids are unique; no group is in two splits; the card's YAML parses, declares the
-configs and features, and its split sizes match the shards.
+region boxes; ids are unique; no group is in two splits; no near-duplicate images link two
+splits (``audit``); answer letters are balanced per config (a warning); the card's YAML parses,
+declares the configs and features, and its split sizes match the shards. With a ``rows.tsv``
+(``rowindex``), every image's sha256 matches the one recorded at publish, and a row without
+images is accepted only from a source published annotation-only.
 
 Bad data never raises: every finding is a ``Problem`` in the report.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from collections import Counter, defaultdict
@@ -32,10 +36,13 @@ from unimed_cot.boxes import BoxError, find_boxes, validate_box
 from unimed_cot.errors import ReleaseError
 from unimed_cot.schemas import Row
 
+from .audit import Audit
 from .card import DEFAULT_CONFIG
 from .features import ROW_FEATURES, ROW_SCHEMA
 from .files import sha256_file
 from .manifest import MANIFEST_NAME, check_version, read_manifest
+from .rowindex import load_expected_images
+from .screening import DEFAULT_THRESHOLD
 from .shards import CONFIGS, SHARD_NAME
 from .splits import SPLITS
 from .staging import config_name
@@ -62,6 +69,13 @@ class ValidationReport:
     images: int = 0
     boxes: int = 0
     rows_by_config_split: dict[str, Counter[str]] = field(default_factory=dict)
+    annotation_only: int = 0
+    # From rows.tsv and the manifest: the image sha256s of each row, and the sources whose rows
+    # may be published without pixels.
+    expected_images: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    pixel_free_sources: set[str] = field(default_factory=set)
+    warnings: list[Problem] = field(default_factory=list)
+    audit: Audit = field(default_factory=Audit)
 
     @property
     def ok(self) -> bool:
@@ -69,6 +83,25 @@ class ValidationReport:
 
     def add(self, where: str, what: str) -> None:
         self.problems.append(Problem(where, what))
+
+    def warn(self, where: str, what: str) -> None:
+        self.warnings.append(Problem(where, what))
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as JSON-ready data (``validate --json``)."""
+        return {
+            "release": str(self.release),
+            "ok": self.ok,
+            "shards": self.shards,
+            "rows": self.rows,
+            "images": self.images,
+            "boxes": self.boxes,
+            "annotation_only_rows": self.annotation_only,
+            "rows_by_config_split": {k: dict(v) for k, v in self.rows_by_config_split.items()},
+            "answer_letters": {k: dict(v) for k, v in self.audit.letters.items()},
+            "problems": [{"where": p.where, "what": p.what} for p in self.problems],
+            "warnings": [{"where": p.where, "what": p.what} for p in self.warnings],
+        }
 
     def summary(self) -> str:
         configs = "; ".join(
@@ -88,6 +121,12 @@ def validate_release(path: Path) -> ValidationReport:
         report.add(str(path), "not a folder")
         return report
     manifest = _load_manifest(path, report)
+    if manifest is not None:
+        expected, problems = load_expected_images(path, manifest)
+        for where, what in problems:
+            report.add(where, what)
+        report.expected_images = expected
+        report.pixel_free_sources = set(manifest.get("annotation_only") or {})
     listed: dict[str, dict[str, Any]] = (
         {str(s["path"]): s for s in manifest["shards"]} if manifest else {}
     )
@@ -109,6 +148,9 @@ def validate_release(path: Path) -> ValidationReport:
         if len(splits) > 1:
             spread = ", ".join(f"{s} ({n} rows)" for s, n in sorted(splits.items()))
             report.add(f"group {group}", f"is in more than one split: {spread}")
+    screening = (manifest or {}).get("screening") or {}
+    threshold = (screening.get("duplicates") or {}).get("threshold_bits", DEFAULT_THRESHOLD)
+    report.audit.finish(report, threshold=int(threshold))
     _check_card(path, report)
     return report
 
@@ -244,6 +286,15 @@ def _check_row(
         report.add(where, f"split is {row.get('split')!r} but the file is a {split} shard")
 
     images = list(row.get("images") or [])
+    if all(isinstance(data, bytes) for data in images):
+        report.audit.observe(row, images, config)
+    expected = report.expected_images.get(str(row.get("id")))
+    if not images and expected and row.get("source") in report.pixel_free_sources:
+        report.annotation_only += 1  # pixels come from the user's copy (`unimed-cot hydrate`)
+        return
+    decodable = images and all(isinstance(d, bytes) for d in images)
+    if expected is not None and decodable and tuple(_sha(d) for d in images) != expected:
+        report.add(where, "images differ from the sha256s recorded in rows.tsv")
     sizes = []
     for k, data in enumerate(images):
         try:
@@ -269,6 +320,10 @@ def _check_row(
     _check_boxes(
         row, where, width=sizes[0][0], height=sizes[0][1], n_slices=len(images), report=report
     )
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _check_boxes(

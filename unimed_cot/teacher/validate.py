@@ -28,6 +28,14 @@ _COORDINATES = re.compile(
     rf"|\(\s*{_NUM}\s*,\s*{_NUM}\s*\)\s*,\s*\(\s*{_NUM}\s*,\s*{_NUM}\s*\)"
 )
 _LETTER_ANSWER = re.compile(r"^\(?([a-j])\)?[.):]?(?:\s+(.*))?$", re.DOTALL)
+# "slice 40", "slices 3-7", "slice #12", "slices 3 to 7": slice numbers a 3D step mentions.
+_SLICE_MENTION = re.compile(
+    r"\bslices?\s+(?:#|no\.?\s*)?(\d+)(?:\s*(?:-|–|to|through|\.\.)\s*(\d+))?", re.IGNORECASE
+)
+# "the answer is B", "answer: B", "option B is correct": the conclusion stated up front.
+_ANSWER_PHRASE = r"(?:(?:correct\s+)?answer\s*(?:is|:)\s*(?:option\s+)?|option\s+)"
+_SCHEMA_TOO_LONG = {"string_too_long", "too_long"}
+_SCHEMA_TOO_SHORT = {"string_too_short", "too_short"}
 
 
 class RejectReason(StrEnum):
@@ -39,6 +47,10 @@ class RejectReason(StrEnum):
     UNKNOWN_REGION_ID = "unknown-region-id"
     MISSING_EVIDENCE = "missing-evidence"
     WRONG_ANSWER = "wrong-answer"
+    EMPTY_STEPS = "empty-steps"
+    TOO_LONG = "too-long"
+    ANSWER_LEAKED = "answer-leaked"
+    SLICE_OUT_OF_RANGE = "slice-out-of-range"
 
 
 class TraceRejected(Exception):  # noqa: N818 - the name is the pipeline contract
@@ -62,10 +74,16 @@ def validate_reply(raw: str, sample: Sample) -> Trace:
     (case- and whitespace-insensitive); the returned trace carries the canonical answer.
 
     Raises:
-        TraceRejected: with reason ``invalid-json``, ``schema``, ``coordinates-in-text``,
-            ``unknown-region-id``, ``missing-evidence`` or ``wrong-answer``.
+        TraceRejected: with reason ``invalid-json``, ``schema``, ``empty-steps``, ``too-long``,
+            ``coordinates-in-text``, ``unknown-region-id``, ``missing-evidence``,
+            ``slice-out-of-range``, ``answer-leaked`` or ``wrong-answer``.
     """
     trace = _parse(raw)
+    blank = [i + 1 for i, s in enumerate(trace.steps) if not s.text.strip()]
+    if blank:
+        raise TraceRejected(
+            RejectReason.EMPTY_STEPS, f"step(s) {', '.join(map(str, blank))} have no text"
+        )
     for text in [*(s.text for s in trace.steps), trace.answer]:
         if BOX_START in text or BOX_END in text or _COORDINATES.search(text):
             raise TraceRejected(
@@ -85,6 +103,13 @@ def validate_reply(raw: str, sample: Sample) -> Trace:
         raise TraceRejected(
             RejectReason.MISSING_EVIDENCE,
             f"cites none of the evidence regions {', '.join(evidence)}",
+        )
+    if sample.dims == 3:
+        _check_slices(trace, len(sample.pixels.images))
+    if len(trace.steps) > 1 and leaks_answer(trace.steps[0].text, sample.question):
+        raise TraceRejected(
+            RejectReason.ANSWER_LEAKED,
+            f"the first step states the answer before any reasoning: {trace.steps[0].text[:120]!r}",
         )
     if not answer_matches(trace.answer, sample.question):
         raise TraceRejected(
@@ -107,6 +132,23 @@ def answer_matches(reply: str, question: Question) -> bool:
         return False
     rest = match.group(2)
     return rest is None or _normalize(rest) == _normalize(text)
+
+
+def leaks_answer(text: str, question: Question) -> bool:
+    """Whether ``text`` states the answer: the full answer, its option text (two or more words),
+    or a phrase like "the answer is B"."""
+    given = _normalize(text)
+    answer = _normalize(question.answer)
+    if answer in given and (question.options or len(answer.split()) > 1):
+        return True
+    if question.options:
+        letter, _, option = question.answer.partition(". ")
+        option_text = _normalize(option)
+        if len(option_text.split()) > 1 and option_text in given:
+            return True
+        pattern = rf"{_ANSWER_PHRASE}\(?{re.escape(letter.casefold())}\b"
+        return re.search(pattern, given) is not None
+    return re.search(rf"{_ANSWER_PHRASE}{re.escape(answer)}\b", given) is not None
 
 
 def to_rejection(err: TraceRejected, sample: Sample, raw: str) -> Rejection:
@@ -135,12 +177,29 @@ def _parse(raw: str) -> Trace:
     try:
         return Trace.model_validate(data)
     except ValidationError as error:
+        kinds = {e["type"] for e in error.errors()}
+        reason = RejectReason.SCHEMA
+        if kinds & _SCHEMA_TOO_LONG:
+            reason = RejectReason.TOO_LONG
+        elif kinds <= _SCHEMA_TOO_SHORT:
+            reason = RejectReason.EMPTY_STEPS
         problems = [
             f"{'.'.join(str(p) for p in e['loc']) or 'reply'}: {e['msg']}"
             for e in error.errors()[:3]
         ]
         more = f" (+{error.error_count() - 3} more)" if error.error_count() > 3 else ""
-        raise TraceRejected(RejectReason.SCHEMA, "; ".join(problems) + more) from None
+        raise TraceRejected(reason, "; ".join(problems) + more) from None
+
+
+def _check_slices(trace: Trace, n_slices: int) -> None:
+    for step in trace.steps:
+        for match in _SLICE_MENTION.finditer(step.text):
+            numbers = [int(g) for g in match.groups() if g is not None]
+            if any(n >= n_slices for n in numbers):
+                raise TraceRejected(
+                    RejectReason.SLICE_OUT_OF_RANGE,
+                    f"{match.group(0)!r} is outside the volume's slices 0..{n_slices - 1}",
+                )
 
 
 def _normalize(text: str) -> str:

@@ -1,0 +1,120 @@
+"""export: the UniReason-Med release layout and TRL's conversational vision format."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from unimed_cot.boxes import render_box
+from unimed_cot.cli import app
+from unimed_cot.errors import UsageError
+from unimed_cot.release.exports import (
+    SYSTEM_PROMPT_3D,
+    crop_box,
+    export_release,
+    image_id,
+    interleave,
+    user_text,
+)
+from unimed_cot.release.publish import publish
+
+
+def _table(folder: Path) -> pa.Table:
+    return pa.concat_tables([pq.read_table(p) for p in sorted(folder.glob("*.parquet"))])
+
+
+def test_crop_hygiene_matches_the_reference() -> None:
+    assert crop_box([10, 10, 30, 40], 100, 100) == (10, 10, 30, 40)
+    assert crop_box([-5, 90, 300, 120], 100, 100) == (0, 90, 100, 100)  # clamped
+    assert crop_box([50, 50, 51, 52], 100, 100) == (49, 49, 53, 53)  # at least 4 px a side
+    assert crop_box([0, 0, 2, 1], 100, 100) == (0, 0, 4, 4)  # grown inside the image
+    x1, y1, x2, y2 = crop_box([0, 10, 1000, 11], 1000, 100)
+    assert (x2 - x1) / (y2 - y1) <= 180
+
+
+def test_crops_are_placed_after_each_box() -> None:
+    text = f"<think>see {render_box([1, 2, 9, 9])} and {render_box([0, 0, 5, 5])}</think>A. x"
+    crops = [[b"one"], [b"two", b"three"]]
+    parts = interleave(text, crops)
+    assert [kind for kind, _ in parts] == ["text", "image", "text", "image", "image", "text"]
+    assert parts[1] == ("image", image_id(b"one")) and parts[-1] == ("text", "</think>A. x")
+    row = {"question": "Where?", "options": ["a", "b", "c", "d"], "dims": 3}
+    assert user_text(row) == "Where?\n\nA. a\nB. b\nC. c\nD. d\n\nPlease answer with A, B, C, or D."
+    assert user_text({**row, "dims": 2}) == "Where?\n\nA. a\nB. b\nC. c\nD. d"
+
+
+def test_unireason_export_has_the_reference_columns_and_types(
+    workspace: Path, tmp_path: Path
+) -> None:
+    publish(workspace, version="0.1.0")
+    out = tmp_path / "unireason"
+    report = export_release(workspace, fmt="unireason", out=out)
+    assert report.rows == 34 and report.skipped_without_pixels == 0
+    sft, rl, images = _table(out / "sft"), _table(out / "rl"), _table(out / "images")
+
+    message = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+    assert sft.schema.field("messages").type == message
+    assert sft.schema.field("image_ids").type == pa.list_(pa.string())
+    assert rl.schema.field("prompt").type == message
+    assert rl.schema.field("reward_model").type == pa.struct(
+        [("style", pa.string()), ("ground_truth", pa.string())]
+    )
+    assert {"data_source", "agent_name", "ability", "extra_info"} <= set(rl.column_names)
+    assert images.schema == pa.schema(
+        [("image_id", pa.string()), ("path", pa.string()), ("bytes", pa.binary())]
+    )
+    ids = set(images.column("image_id").to_pylist())
+    assert len(ids) == images.num_rows  # every image once
+    for row in sft.to_pylist():
+        text = "".join(m["content"] for m in row["messages"])
+        assert text.count("<image>") == len(row["image_ids"])
+        assert set(row["image_ids"]) <= ids
+        assistant = row["messages"][2]["content"]
+        assert "<|box_end|><image>" in assistant  # crop right after the box
+    volume = next(r for r in sft.to_pylist() if r["messages"][0]["content"] == SYSTEM_PROMPT_3D)
+    assert volume["messages"][1]["content"].startswith("<image>" * 4 + "Where is the lesion")
+    # The reference reward's extract_choice on the ground truth gives the answer letter.
+    for row in rl.to_pylist():
+        truth = row["reward_model"]["ground_truth"]
+        assert re.search(r"\b([A-D])\b", truth, re.IGNORECASE)[1] == truth[0]  # type: ignore[index]
+    crop = images.filter(pa.compute.equal(images.column("image_id"), volume["image_ids"][-1]))
+    pixels = cv2.imdecode(np.frombuffer(crop.column("bytes")[0].as_py(), np.uint8), 0)
+    assert pixels.shape == (25, 25)  # box [5,6,1,30,31,3] of question 0 cropped on a slice
+
+    import datasets
+
+    loaded = datasets.load_dataset("parquet", data_files=str(out / "sft" / "*.parquet"))
+    assert loaded["train"].num_rows == 34
+
+
+def test_trl_export_loads_with_images_in_order(workspace: Path, tmp_path: Path) -> None:
+    publish(workspace, version="0.1.0")
+    out = tmp_path / "trl"
+    result = CliRunner().invoke(
+        app, ["export", str(workspace), "--format", "trl", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "exported 34 rows" in result.output
+    import datasets
+
+    ds = datasets.load_dataset("parquet", data_files=str(out / "*.parquet"))["train"]
+    assert ds.num_rows == 34
+    for row in ds:
+        parts = [p for m in row["messages"] for p in m["content"]]
+        assert sum(p["type"] == "image" for p in parts) == len(row["images"])
+        assert [m["role"] for m in row["messages"]] == ["system", "user", "assistant"]
+
+
+def test_export_errors_are_usage_errors(workspace: Path) -> None:
+    publish(workspace, version="0.1.0")
+    with pytest.raises(UsageError, match="unknown export format"):
+        export_release(workspace, fmt="llava", out=workspace.parent / "x")
+    with pytest.raises(UsageError, match="inside the release"):
+        export_release(workspace, fmt="trl", out=workspace / "export")

@@ -1,0 +1,126 @@
+"""Supervised fine-tuning with TRL's ``SFTTrainer`` and region-token injection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from unimed_cot.train.collator import SFTCollator
+from unimed_cot.train.data import load_samples, parse_mix
+from unimed_cot.train.model import add_think_tokens, freeze_vision, load_model, lora_config
+
+
+@dataclass
+class SFTOptions:
+    """One SFT run. Defaults are the reference recipe (lr 1e-5, 1 epoch, cosine, warmup 0.03).
+
+    Attributes:
+        data: release folder or Hub dataset id.
+        model: checkpoint folder or Hub model id.
+        output: where the trained checkpoint is written.
+        mix: config weights, e.g. ``2d=1,3d=1``.
+        grounding: keep the boxes in the reasoning (off: ``--no-grounding``).
+        region_tokens: inject crops after each box (off: ``--no-region-tokens``).
+        lora: train LoRA adapters on the LM instead of the full LM.
+    """
+
+    data: str
+    model: str
+    output: Path
+    mix: str = "2d=1,3d=1"
+    grounding: bool = True
+    region_tokens: bool = True
+    lora: bool = False
+    max_steps: int = -1
+    epochs: float = 1.0
+    learning_rate: float = 1e-5
+    batch_size: int = 1
+    grad_accum: int = 1
+    warmup: float = 0.03
+    scheduler: str = "cosine"
+    limit: int | None = None
+    seed: int = 0
+    bf16: bool = False
+    device: str = "cpu"
+    save: bool = True
+
+
+@dataclass
+class SFTResult:
+    """What a run did: the output folder, steps taken and the per-step training losses."""
+
+    output: Path
+    steps: int
+    samples: int
+    losses: list[float] = field(default_factory=list)
+
+
+def run_sft(options: SFTOptions) -> SFTResult:
+    """Fine-tune ``options.model`` on a release and save the checkpoint (model + processor)."""
+    import datasets
+    from trl import SFTConfig, SFTTrainer
+
+    from unimed_cot.train.processor import load_processor
+
+    samples = load_samples(
+        options.data,
+        mix=parse_mix(options.mix),
+        limit=options.limit,
+        grounding=options.grounding,
+        seed=options.seed,
+    )
+    processor = load_processor(options.model)
+    model = load_model(options.model, dtype="bfloat16" if options.bf16 else "float32")
+    add_think_tokens(processor, model)
+    freeze_vision(model)
+    config = SFTConfig(
+        output_dir=str(options.output),
+        max_steps=options.max_steps,
+        num_train_epochs=options.epochs,
+        learning_rate=options.learning_rate,
+        lr_scheduler_type=options.scheduler,
+        warmup_steps=options.warmup,
+        per_device_train_batch_size=options.batch_size,
+        gradient_accumulation_steps=options.grad_accum,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        seed=options.seed,
+        bf16=options.bf16,
+        use_cpu=options.device == "cpu",
+        # The collator does all tokenisation; TRL must neither prepare nor truncate (truncation
+        # would cut image tokens).
+        remove_unused_columns=False,
+        dataset_kwargs={"skip_prepare_dataset": True},
+        max_length=None,
+        disable_tqdm=True,
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=config,
+        train_dataset=datasets.Dataset.from_dict({"index": list(range(len(samples)))}),
+        data_collator=SFTCollator(processor, samples, region_tokens=options.region_tokens),
+        processing_class=processor,
+        peft_config=lora_config() if options.lora else None,
+    )
+    trainer.train()
+    losses = [float(e["loss"]) for e in trainer.state.log_history if "loss" in e]
+    if options.save:
+        save_checkpoint(trainer.model, processor, options.output, merge_lora=options.lora)
+    return SFTResult(
+        output=options.output,
+        steps=trainer.state.global_step,
+        samples=len(samples),
+        losses=losses,
+    )
+
+
+def save_checkpoint(model: Any, processor: Any, output: Path, *, merge_lora: bool) -> None:
+    """Save a checkpoint every train command can load as ``--model`` (LoRA merged in)."""
+    if merge_lora and hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    output.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(output)
+    processor.tokenizer.save_pretrained(output)
+    processor.image_processor.save_pretrained(output)
