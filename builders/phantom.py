@@ -8,7 +8,7 @@ data, so the demo exercises orientation handling, label mapping and patient grou
 Expected layout (what ``generate_phantom`` writes)::
 
     phantom/
-      phantom.json                       generator parameters, label tables, lesions, 2D pixel spacing
+      phantom.json                       generator parameters, label tables, lesions, 2D spacing
       cases.csv                          case_id,dims,modality,patient_id
       3d/images/phantom3d-NNNN.nii.gz    CT (HU) and MR volumes
       3d/labels/phantom3d-NNNN.nii.gz    uint8 label maps on the same grid
