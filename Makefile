@@ -6,6 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= unimed-cot
 PYTEST_ARGS ?= -n 2
+TORCH_VERSION ?= 2.13.0
 
 .PHONY: demo test lint typecheck schemas clean
 
@@ -17,6 +18,12 @@ $(VENV)/.installed: pyproject.toml setup.py | $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $@
 
+# The trainer's tests need torch (the CPU wheel, installed first so nothing pulls a CUDA build).
+$(VENV)/.installed-train: $(VENV)/.installed
+	$(BIN)/python -m pip install -q "torch==$(TORCH_VERSION)"
+	$(BIN)/python -m pip install -q -e ".[dev,train]"
+	touch $@
+
 demo: $(VENV)/.installed
 	$(BIN)/unimed-cot build --source phantom --out $(DEMO_DIR)
 	$(BIN)/unimed-cot publish $(DEMO_DIR) --version 0.1.0
@@ -26,7 +33,7 @@ demo: $(VENV)/.installed
 	print(d2); print(d3); r = d3['train'][0]; print('3D row:', r['id'], len(r['images']), 'slices of', r['images'][0].size); \
 	print(r['question']); print(r['reasoning'])"
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed-train
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
