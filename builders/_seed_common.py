@@ -130,11 +130,6 @@ def raise_problem(record: SourceRecord) -> None:
         raise PROBLEMS[reason](f"{record.case_id}: {record.extra_value(_DETAIL)}")
 
 
-def terms_extra(license_id: str, redistributable: bool) -> tuple[tuple[str, str], ...]:
-    """The per-record terms as ``SourceRecord.extra`` entries."""
-    return (("license", license_id), ("redistributable", "1" if redistributable else "0"))
-
-
 def adopt_record_terms(builder: Builder, record: SourceRecord) -> None:
     """Make the builder instance state the record's license and redistribution flag.
 
@@ -142,10 +137,9 @@ def adopt_record_terms(builder: Builder, record: SourceRecord) -> None:
     right after ``builder.load(record)`` on that instance; the class attributes stay the
     conservative defaults shown by ``unimed-cot sources``.
     """
-    license_id = record.extra_value("license")
-    if license_id:
-        vars(builder)["license"] = license_id
-        vars(builder)["redistributable"] = record.extra_value("redistributable") == "1"
+    license_id, redistributable = builder.record_terms(record)
+    vars(builder)["license"] = license_id
+    vars(builder)["redistributable"] = redistributable
 
 
 def lesion_names(names: Iterable[str]) -> frozenset[str]:

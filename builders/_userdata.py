@@ -29,6 +29,8 @@ import numpy.typing as npt
 from unimed_cot.imaging import ImagingError, UnreadableFileError
 from unimed_cot.records import SourceRecord, Split
 
+from .base import terms_extra
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -101,8 +103,7 @@ class LabelsFile:
         return (
             ("labels", json.dumps({str(v): n for v, n in sorted(self.labels.items())})),
             ("lesions", json.dumps(sorted(self.lesions))),
-            ("license", self.license),
-            ("redistributable", "true" if self.redistributable else "false"),
+            *terms_extra(self.license, self.redistributable),
         )
 
 
@@ -263,8 +264,9 @@ def adopt_terms(builder: Builder, record: SourceRecord) -> None:
     class default (``"other"``, not redistributable) with the user's stated terms.
     """
     # Instance attributes over the ClassVar defaults; vars() because the base declares ClassVars.
-    vars(builder)["license"] = record.extra_value("license", DEFAULT_LICENSE)
-    vars(builder)["redistributable"] = record.extra_value("redistributable") == "true"
+    license_id, redistributable = builder.record_terms(record)
+    vars(builder)["license"] = license_id
+    vars(builder)["redistributable"] = redistributable
 
 
 def read_guarded(reader: Callable[[Path], T], path: Path) -> T:

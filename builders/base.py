@@ -12,6 +12,15 @@ from unimed_cot.records import Case, Dims, SourceRecord
 
 _REGISTRY: dict[str, type[Builder]] = {}
 
+# Keys of per-record terms in ``SourceRecord.extra`` (sources whose license differs per case).
+TERMS_LICENSE = "license"
+TERMS_REDISTRIBUTABLE = "redistributable"
+
+
+def terms_extra(license_id: str, redistributable: bool) -> tuple[tuple[str, str], ...]:
+    """Per-record terms as ``SourceRecord.extra`` entries; ``Builder.record_terms`` reads them."""
+    return ((TERMS_LICENSE, license_id), (TERMS_REDISTRIBUTABLE, "1" if redistributable else "0"))
+
 
 class Builder(ABC):
     """A public source. Subclasses declare the class attributes and implement ``records``/``load``.
@@ -51,6 +60,14 @@ class Builder(ABC):
     @abstractmethod
     def load(self, record: SourceRecord) -> Case:
         """Read one case's pixels and labels; raise ``ValueError`` (or a subclass) if bad."""
+
+    def record_terms(self, record: SourceRecord) -> tuple[str, bool]:
+        """(SPDX license, redistributable) of one record: its own terms where the builder put
+        them in ``record.extra`` (see ``terms_extra``), else the builder's declared ones."""
+        license_id = record.extra_value(TERMS_LICENSE)
+        if not license_id:
+            return type(self).license, bool(type(self).redistributable)
+        return license_id, record.extra_value(TERMS_REDISTRIBUTABLE) == "1"
 
     def default_input(self, workspace: Path) -> Path:
         """The input folder when ``--input`` is not given; real sources have none."""

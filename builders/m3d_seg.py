@@ -90,9 +90,8 @@ from ._seed_common import (
     lesion_names,
     problem_record,
     raise_problem,
-    terms_extra,
 )
-from .base import Builder
+from .base import Builder, terms_extra
 
 # Unit voxels, axes taken as L, P, S so that normalize leaves the arrays as stored: the real
 # orientation is unknown, and this choice claims nothing the row then publishes.

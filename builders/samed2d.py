@@ -78,9 +78,8 @@ from ._seed_common import (
     lesion_names,
     problem_record,
     raise_problem,
-    terms_extra,
 )
-from .base import Builder
+from .base import Builder, terms_extra
 
 RELEASE_FOLDER = "SAMed2Dv1"
 INDEX_FILE = "SAMed2D_v1.json"

@@ -29,6 +29,7 @@ from unimed_cot.errors import SourceLayoutError
 from unimed_cot.imaging import SerializeConfig, normalize_case, serialize_case
 from unimed_cot.pipeline.config import BuildConfig
 from unimed_cot.pipeline.run import BuildReport, run_build
+from unimed_cot.release.licensing import case_id_of
 from unimed_cot.release.publish import publish
 from unimed_cot.release.validate import validate_release
 
@@ -217,8 +218,20 @@ def test_build_publish_validate_load(
     report = validate_release(built.release)
     assert report.problems == [], report.problems[:5]
     published: set[str] = set()
+    pixelless: set[str] = set()
     for path in sorted((built.release / "data").rglob("*.parquet")):
-        published.update(pq.read_table(path, columns=["id"]).column("id").to_pylist())
+        for row in pq.read_table(path, columns=["id", "images"]).to_pylist():
+            published.add(row["id"])
+            if not row["images"]:
+                pixelless.add(row["id"])
+    # Exactly the rows whose own record's terms forbid redistribution go out annotation-only.
+    records = {r.case_id: r for r in built.builder.records(built.info.root)}
+    forbidden = {
+        row_id
+        for row_id in published
+        if not built.builder.record_terms(records[case_id_of(row_id, built.slug)])[1]
+    }
+    assert pixelless == forbidden
     # Release screening (near duplicates, decontamination) may drop rows, never invent them.
     assert published and published <= {row["id"] for row in built.staged}
 

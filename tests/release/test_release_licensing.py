@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from unimed_cot.cli import app
 from unimed_cot.errors import UsageError
+from unimed_cot.pipeline.workspace import Workspace
 from unimed_cot.release.files import sha256_file
 from unimed_cot.release.hydrate import hydrate
 from unimed_cot.release.publish import publish
@@ -32,7 +33,7 @@ def _images_by_id(release: Path) -> dict[str, list[bytes]]:
 def test_a_case_marked_not_redistributable_is_published_without_pixels(
     workspace: Path,
 ) -> None:
-    terms = workspace / ".build" / "staged" / "beta" / "vol01.terms.json"
+    terms = Workspace(workspace).terms_path("beta", "vol01")
     terms.write_text(json.dumps({"license": "CC-BY-NC-4.0", "redistributable": False}))
     report = publish(workspace, version="0.1.0")
     images = _images_by_id(workspace)
@@ -75,7 +76,7 @@ def phantom_copy(demo_release: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "release"
     shutil.copytree(demo_release, copy)
     for case in CASES:  # the per-case terms sidecar the pipeline writes for such cases
-        terms = copy / ".build" / "staged" / "phantom" / f"{case}.terms.json"
+        terms = Workspace(copy).terms_path("phantom", case)
         terms.write_text(json.dumps({"license": "LicenseRef-test", "redistributable": False}))
     return copy
 

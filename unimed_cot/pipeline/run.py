@@ -178,6 +178,7 @@ def stage_one(record: SourceRecord, config: BuildConfig) -> CaseSummary:
             case_id=record.case_id,
             rows=result.rows,
             rejections=result.rejections,
+            terms=_case_terms(builder, record),
         )
     return CaseSummary(
         case_id=record.case_id,
@@ -186,6 +187,13 @@ def stage_one(record: SourceRecord, config: BuildConfig) -> CaseSummary:
         teacher=result.teacher_stats,
         staged=not result.retry_later,
     )
+
+
+def _case_terms(builder: Builder, record: SourceRecord) -> tuple[str, bool] | None:
+    """A case's terms when they differ from what its builder declares for the whole source."""
+    terms = builder.record_terms(record)
+    declared = (type(builder).license, bool(type(builder).redistributable))
+    return None if terms == declared else terms
 
 
 def first_request(config: BuildConfig, *, with_images: bool) -> TeacherRequest | None:

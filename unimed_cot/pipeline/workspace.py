@@ -60,6 +60,11 @@ class Workspace:
     def rejections_path(self, source: str, case_id: str) -> Path:
         return self.build / "rejections" / source / f"{case_key(case_id)}.jsonl"
 
+    def terms_path(self, source: str, case_id: str) -> Path:
+        """The case's own license terms, when they differ from its source's (see
+        ``unimed_cot.release.licensing``)."""
+        return self.staged_dir(source) / f"{case_key(case_id)}.terms.json"
+
     def run_path(self, source: str) -> Path:
         return self.build / "runs" / f"{source}.json"
 
@@ -76,10 +81,15 @@ class Workspace:
         case_id: str,
         rows: Sequence[dict[str, Any]],
         rejections: Iterable[Rejection],
+        terms: tuple[str, bool] | None = None,
     ) -> None:
-        """Record one finished case: rejections first, then the rows file that marks it done."""
+        """Record one finished case: rejections and terms first, then the rows file that marks
+        it done. ``terms`` (license, redistributable) is written only when given."""
         from unimed_cot.release.features import rows_to_table, write_parquet
 
+        if terms is not None:
+            blob = json.dumps({"license": terms[0], "redistributable": terms[1]}, sort_keys=True)
+            write_atomic(self.terms_path(source, case_id), (blob + "\n").encode())
         lines = "".join(json.dumps(asdict(r), sort_keys=True) + "\n" for r in rejections)
         write_atomic(self.rejections_path(source, case_id), lines.encode())
         write_parquet(rows_to_table(rows), self.staged_path(source, case_id))

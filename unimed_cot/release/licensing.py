@@ -5,7 +5,7 @@ differ per case (user-described data, ``builders/_userdata.py``) records them pe
 staged row carries ``license`` but not the redistribution flag, so the contract for it is a small
 JSON sidecar the pipeline writes beside the staged rows::
 
-    DIR/.build/staged/<source>/<case>.terms.json
+    DIR/.build/staged/<source>/<case_key>.terms.json   (case_key: pipeline.workspace)
     {"license": "CC-BY-NC-4.0", "redistributable": false}
 
 When present it overrides the builder's flag for that case. A source with no registered builder
@@ -29,8 +29,6 @@ from typing import Any
 from unimed_cot.errors import ReleaseError
 
 from .staging import StagedRow
-
-TERMS_SUFFIX = ".terms.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +62,9 @@ def case_terms(workspace: Path, source: str, case_id: str) -> dict[str, Any] | N
     Raises:
         ReleaseError: when the sidecar exists but is not a JSON object with a boolean flag.
     """
-    path = workspace / ".build" / "staged" / source / f"{case_id}{TERMS_SUFFIX}"
+    from unimed_cot.pipeline.workspace import Workspace
+
+    path = Workspace(workspace).terms_path(source, case_id)
     if not path.is_file():
         return None
     try:
