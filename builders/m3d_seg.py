@@ -45,9 +45,9 @@ ingest the original datasets instead.
 License: the HF card says apache-2.0, but the 25 upstream licenses govern the images (several
 are non-commercial, HaN-Seg is no-derivatives). Each record carries its code's terms as
 ``("license", SPDX)`` and ``("redistributable", "0"|"1")`` in ``SourceRecord.extra`` (``other``
-and not redistributable where the research notes found no license). The class default is
-``other`` and not redistributable, so a publish that does not yet honour per-record terms
-publishes this source annotation-only.
+and not redistributable where the research notes found no license). ``publish`` follows the
+terms case by case: pixels for redistributable datasets, annotation-only rows for the others.
+The class default, shown by ``unimed-cot sources``, is ``other`` and not redistributable.
 """
 
 from __future__ import annotations

@@ -38,8 +38,9 @@ axis, lands in one split. Overlaps with M3D-Seg (same challenge CTs) are not lin
 License: the card states CC-BY-NC-SA-4.0 for the release, with the constituent datasets' terms
 applying on top. Each record carries ``("license", SPDX)`` and ``("redistributable", "0"|"1")``
 in ``SourceRecord.extra``: BraTS and ISLES slices are marked not redistributable (their challenge
-terms forbid it). The class default is not redistributable, so that a publish that does not yet
-honour per-record terms publishes this source annotation-only.
+terms forbid it). The pipeline writes each case's terms beside its staged rows and ``publish``
+routes those slices annotation-only (``unimed-cot hydrate`` restores them from your copy). The
+class default, shown by ``unimed-cot sources``, is the conservative "not redistributable".
 
 Memory: ``SAMed2D_v1.json`` of the full release holds ~3.77M keys and is parsed whole once per
 listing (a few GB of RAM); listing reads no pixels and stats no files.
