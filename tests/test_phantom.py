@@ -329,7 +329,7 @@ def test_builder_lists_and_loads_every_kind_of_case(phantom: Path) -> None:
 
     ct = builder.load(by_kind[(3, "CT")])
     assert isinstance(ct.image, Volume) and isinstance(ct.label_map, Volume)
-    assert ct.image.array.dtype == np.float32 and ct.image.shape == ct.label_map.shape
+    assert ct.image.array.dtype == np.int16 and ct.image.shape == ct.label_map.shape
     assert ct.labels[1] == "liver" and len(ct.labels) == 11
     assert ct.lesion_labels == {"liver tumor", "kidney cyst", "lung nodule"}
 

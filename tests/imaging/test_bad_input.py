@@ -78,6 +78,33 @@ def test_truncated_gzip(tmp_path: Path) -> None:
     assert isinstance(raised(read_volume, tmp_path / "crc.nii.gz"), UnreadableFileError)
 
 
+def test_gzip_inflation_stops_at_the_declared_size(tmp_path: Path) -> None:
+    import tracemalloc
+
+    values = np.arange(64, dtype=np.float32).reshape(4, 4, 4)
+    header_and_data = nib.Nifti1Image(values, AFFINE).to_bytes()
+    # 256 MB of zeros after the declared voxels: a bomb if a reader inflated the whole stream.
+    path = tmp_path / "bomb.nii.gz"
+    path.write_bytes(gzip.compress(header_and_data + bytes(256 << 20), compresslevel=1))
+    tracemalloc.start()
+    try:
+        volume = read_volume(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(volume.array, values)
+    assert peak < 16 << 20, peak
+
+
+def test_multi_member_gzip_reads_whole(tmp_path: Path) -> None:
+    values = np.arange(4 * 5 * 6, dtype=np.int16).reshape(4, 5, 6)
+    raw = nib.Nifti1Image(values, AFFINE).to_bytes()
+    path = tmp_path / "members.nii.gz"  # as `cat a.gz b.gz` or pigz --independent write them
+    path.write_bytes(gzip.compress(raw[:500]) + gzip.compress(raw[500:]))
+    np.testing.assert_array_equal(read_volume(path).array, values)
+    np.testing.assert_array_equal(read_label_volume(path).array, values)
+
+
 def test_truncated_dicom(tmp_path: Path) -> None:
     data = CT_SMALL.read_bytes()
     path = tmp_path / "cut.dcm"

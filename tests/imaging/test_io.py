@@ -85,8 +85,9 @@ def test_read_nibabel_anatomical_file() -> None:
     volume = read_volume(path)
     reference: Any = nib.load(str(path))
     assert volume.shape == (33, 41, 25)
-    assert volume.array.dtype == np.float32
-    np.testing.assert_allclose(volume.array.astype(float), reference.get_fdata(), rtol=1e-6)
+    # Stored big-endian int16 with no scaling: the exact integers, in native byte order.
+    assert volume.array.dtype == np.dtype(np.int16)
+    np.testing.assert_array_equal(volume.array.astype(float), reference.get_fdata())
     np.testing.assert_array_equal(volume.affine, reference.affine)
     assert volume.axcodes == ("L", "A", "S")
 

@@ -41,7 +41,7 @@ def test_itk_voxels_land_where_simpleitk_puts_them(tmp_path: Path, suffix: str) 
 
     volume = read_volume(path)
     assert volume.shape == (9, 7, 5)
-    assert volume.array.dtype == np.float32
+    assert volume.array.dtype == np.int16  # stored integers, no scaling: kept exact
     np.testing.assert_array_equal(volume.array, np.transpose(array_zyx, (2, 1, 0)))
     reference = sitk.ReadImage(str(path))
     for index in [(0, 0, 0), (8, 0, 0), (3, 6, 4), (8, 6, 4)]:

@@ -63,7 +63,7 @@ def read_volume(
     series_uid: str | None = None,
     max_voxels: int = DEFAULT_MAX_VOXELS,
 ) -> Volume:
-    """Read a volume as float32 intensities with its voxel -> RAS+ affine.
+    """Read a volume's intensities with its voxel -> RAS+ affine.
 
     Args:
         path: a NIfTI / NRRD / MHA / MHD file, a DICOM file, or a folder holding a DICOM series.
@@ -73,7 +73,9 @@ def read_volume(
         max_voxels: refuse larger volumes before decoding them (decompression bombs).
 
     Returns:
-        A ``Volume`` with a float32 array (scaling applied) in voxel order and its affine.
+        A ``Volume`` in voxel order with its affine. The array holds float32 values with the
+        file's scaling applied, or the stored integers where the file stores integers and
+        applies no scaling (exact values, half the memory of float32 for int16 CT).
 
     Raises:
         ImagingError: a typed subclass naming the file and the reason (see ``errors``).
@@ -81,7 +83,8 @@ def read_volume(
     array, affine = _read_any(
         path, channel=channel, series_uid=series_uid, labels=False, max_voxels=max_voxels
     )
-    array = np.asarray(array, dtype=np.float32)
+    if not np.issubdtype(array.dtype, np.integer):
+        array = np.asarray(array, dtype=np.float32)
     check_finite(array, path)
     return Volume(array=array, affine=affine)
 

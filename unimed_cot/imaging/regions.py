@@ -56,10 +56,10 @@ class RegionExtraction:
 class _Candidate:
     label: str
     value: int
-    mask: npt.NDArray[np.bool_]
+    mask: npt.NDArray[np.bool_]  # cropped to ``bbox``: labels are small next to the grid
     is_lesion: bool
     area: int
-    bbox: tuple[slice, ...]  # bounding slices of the mask, from ndimage.find_objects
+    bbox: tuple[slice, ...]  # where ``mask`` lies in the grid
 
 
 def extract_regions(
@@ -97,38 +97,36 @@ def extract_regions(
     if grid.ndim not in (2, 3):
         raise ValueError(f"label grid must be (H, W) or (K, H, W), got shape {grid.shape}")
     structure = np.ones((3,) * grid.ndim, dtype=bool)
-    present = {int(v) for v in np.unique(grid)} & {int(v) for v in labels if int(v) != 0}
     candidates: list[_Candidate] = []
     dropped = 0
-    for value in sorted(present):
+    # Each label's components are found inside its bounding box (one find_objects pass).
+    for value, crop in sorted(_label_boxes(grid, labels).items()):
         name = labels[value]
         is_lesion = name in lesion_labels
-        components, count = ndimage.label(grid == value, structure=structure)
+        components, count = ndimage.label(grid[crop] == value, structure=structure)
         sizes = np.bincount(components.ravel(), minlength=count + 1)[1:]
         kept = [index + 1 for index in range(count) if sizes[index] >= min_component_px]
         dropped += count - len(kept)
         if not kept:
             continue
-        objects = ndimage.find_objects(components)
         if is_lesion:
+            objects = ndimage.find_objects(components)
             for index in kept:
-                mask = components == index
+                part = objects[index - 1]
+                assert part is not None  # every counted component has a bounding box
+                mask = components[part] == index
                 area = int(sizes[index - 1])
-                candidates.append(_Candidate(name, value, mask, True, area, objects[index - 1]))
+                candidates.append(_Candidate(name, value, mask, True, area, _shift(part, crop)))
         else:
             mask = np.isin(components, kept)
-            bbox = tuple(slice(0, n) for n in grid.shape)
-            candidates.append(_Candidate(name, value, mask, False, int(mask.sum()), bbox))
+            candidates.append(_Candidate(name, value, mask, False, int(mask.sum()), crop))
 
     # Stable sort: equal-size components keep scipy's raster order.
     candidates.sort(key=lambda c: (c.is_lesion, c.label, c.value, -c.area if c.is_lesion else 0))
     organ_values = {v: n for v, n in labels.items() if n not in lesion_labels and int(v) != 0}
     regions = []
     for number, candidate in enumerate(candidates, start=1):
-        box = (
-            box_from_mask_2d(candidate.mask) if grid.ndim == 2 else box_from_mask_3d(candidate.mask)
-        )
-        assert box is not None  # kept components are never empty
+        box = _grid_box(candidate)
         exact = (
             None
             if organ_size_ml is None or candidate.is_lesion
@@ -153,6 +151,41 @@ def extract_regions(
     return RegionExtraction(regions=tuple(regions), dropped_components=dropped)
 
 
+def _label_boxes(
+    grid: npt.NDArray[np.integer], labels: Mapping[int, str]
+) -> dict[int, tuple[slice, ...]]:
+    """Bounding box of every named, non-zero label value present in ``grid``."""
+    from scipy import ndimage
+
+    wanted = {int(v) for v in labels if int(v) > 0}
+    if not wanted or grid.size == 0:
+        return {}
+    if int(grid.min()) < 0:  # find_objects reads labels as non-negative; crop nothing
+        present = {int(v) for v in np.unique(grid)} & wanted
+        return {v: tuple(slice(0, n) for n in grid.shape) for v in present}
+    objects = ndimage.find_objects(grid, max_label=max(wanted))
+    return {v: tuple(objects[v - 1]) for v in wanted if objects[v - 1] is not None}
+
+
+def _shift(part: tuple[slice, ...], by: tuple[slice, ...]) -> tuple[slice, ...]:
+    """Slices ``part`` of a crop taken at ``by``, in the coordinates of the whole grid."""
+    return tuple(slice(p.start + b.start, p.stop + b.start) for p, b in zip(part, by, strict=True))
+
+
+def _grid_box(candidate: _Candidate) -> tuple[int, ...]:
+    """The candidate's half-open box in grid pixels: (x1, y1, x2, y2) or (x1, y1, z1, ...)."""
+    mask = candidate.mask
+    box = box_from_mask_2d(mask) if mask.ndim == 2 else box_from_mask_3d(mask)
+    assert box is not None  # kept components are never empty
+    if mask.ndim == 2:
+        row, col = (part.start for part in candidate.bbox)
+        x1, y1, x2, y2 = box
+        return (x1 + col, y1 + row, x2 + col, y2 + row)
+    depth, row, col = (part.start for part in candidate.bbox)
+    x1, y1, z1, x2, y2, z2 = box
+    return (x1 + col, y1 + row, z1 + depth, x2 + col, y2 + row, z2 + depth)
+
+
 def _facts(
     candidate: _Candidate,
     *,
@@ -161,7 +194,10 @@ def _facts(
     exact_ml: float | None,
     positions: Sequence[float] = (),
 ) -> RegionFacts:
-    coords = np.nonzero(candidate.mask)
+    coords = tuple(
+        axis + part.start
+        for axis, part in zip(np.nonzero(candidate.mask), candidate.bbox, strict=True)
+    )
     # Centroids in the half-open box convention: pixel i spans [i, i+1), its centre is i + 0.5.
     means = [float(axis.mean()) + 0.5 for axis in coords]
     centroid = tuple(round(v, 2) for v in reversed(means))  # (x, y) or (x, y, z)
@@ -175,7 +211,8 @@ def _facts(
     largest: int | None = None
     if candidate.mask.ndim == 3:
         per_slice = candidate.mask.sum(axis=(1, 2))
-        largest = int(np.argmax(per_slice))  # first of equal maxima: deterministic
+        # First of equal maxima: deterministic.
+        largest = int(np.argmax(per_slice)) + candidate.bbox[0].start
     if len(spacing_mm) >= candidate.mask.ndim:
         extent = _extent_mm(coords, spacing_mm, positions)
     side = ap = si = ""
@@ -247,7 +284,14 @@ def _host(
         slice(max(0, part.start - 1), min(size, part.stop + 1))
         for part, size in zip(candidate.bbox, grid.shape, strict=True)
     )
-    dilated = ndimage.binary_dilation(candidate.mask[window], structure=structure)
+    grown = np.zeros([part.stop - part.start for part in window], dtype=bool)
+    grown[
+        tuple(
+            slice(b.start - w.start, b.stop - w.start)
+            for b, w in zip(candidate.bbox, window, strict=True)
+        )
+    ] = candidate.mask
+    dilated = ndimage.binary_dilation(grown, structure=structure)
     values, counts = np.unique(grid[window][dilated], return_counts=True)
     contacts = [
         (count, organ_values[value])

@@ -32,6 +32,7 @@ from .resample import resample_pair
 from .resize import pad_to_square_fov, qwen_fixed_size, resize_intensity, resize_labels
 from .slicing import (
     LabelStats,
+    body_above,
     body_extent,
     label_stats,
     named_volumes_ml,
@@ -41,6 +42,7 @@ from .slicing import (
 )
 from .window import (
     CT_AIR_HU,
+    CT_BODY_HU,
     choose_ct_preset,
     choose_ct_window,
     foreground_mask,
@@ -155,8 +157,13 @@ def _serialize_volume(case: Case, image: Volume, config: SerializeConfig) -> Ser
     volume = np.asarray(image.array)
     # Intensities already normalized by the source (not HU) take a percentile window.
     ct = is_ct(case.record.modality) and case.record.extra_value("intensity") != "normalized"
-    foreground = foreground_mask(volume, ct=ct)
-    first, last = body_extent(foreground)
+    if ct:  # HU threshold, slice by slice: no body mask the size of the volume
+        foreground = None
+        first, last, projection = body_above(volume, CT_BODY_HU)
+    else:  # a percentile threshold over the whole volume; its voxels also set the window
+        foreground = foreground_mask(volume, ct=False)
+        first, last = body_extent(foreground)
+        projection = np.asarray(foreground[:, :, first : last + 1].any(axis=2))
     stats = label_stats(label_map.array) if label_map is not None else None
     picked, strategy_note = _pick(case, config, first, last, label_map, stats)
     k = len(picked)
@@ -208,7 +215,7 @@ def _serialize_volume(case: Case, image: Volume, config: SerializeConfig) -> Ser
 
     regions = RegionExtraction(regions=(), dropped_components=0)
     if label_map is not None and stats is not None:
-        body = _body_frame(foreground[:, :, first : last + 1], row_mm, col_mm, size, k)
+        body = _body_frame(projection, row_mm, col_mm, size, k)
         voxel_ml = abs(float(np.linalg.det(label_map.affine[:3, :3]))) / 1000.0
         organs = {v for v, name in case.labels.items() if name not in case.lesion_labels}
         organ_ml = {v: n * voxel_ml for v, n in stats.voxels().items() if v in organs}
@@ -261,7 +268,7 @@ def _pick(
 def _window(
     case: Case,
     volume: npt.NDArray[np.generic],
-    foreground: npt.NDArray[np.bool_],
+    foreground: npt.NDArray[np.bool_] | None,
     ct: bool,
     label_map: Volume | None,
     stats: LabelStats | None,
@@ -346,11 +353,11 @@ def _serialize_image(case: Case, image: Image2D, config: SerializeConfig) -> Ser
 
 
 def _body_frame(
-    foreground: npt.NDArray[np.bool_], row_mm: float, col_mm: float, size: int, k: int
+    projection: npt.NDArray[np.bool_], row_mm: float, col_mm: float, size: int, k: int
 ) -> BodyFrame:
     """The body's in-plane extent in published pixels (from its projection along S)."""
-    projection = np.asarray(foreground.any(axis=2)).T.astype(np.uint8)
-    padded, _ = pad_to_square_fov(projection, row_mm=row_mm, col_mm=col_mm, value=0)
+    image = np.asarray(projection).T.astype(np.uint8)
+    padded, _ = pad_to_square_fov(image, row_mm=row_mm, col_mm=col_mm, value=0)
     box = box_from_mask_2d(resize_labels(padded, size, size))
     if box is None:  # body thinner than a published pixel: fall back to the whole slice
         box = (0, 0, size, size)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -60,17 +61,58 @@ def body_extent(foreground: npt.NDArray[np.bool_]) -> tuple[int, int]:
     return int(body[0]), int(body[-1])
 
 
+def body_above(
+    volume: npt.NDArray[np.generic], threshold: float
+) -> tuple[int, int, npt.NDArray[np.bool_]]:
+    """``body_extent`` of ``volume > threshold`` and the in-plane projection of its body slices.
+
+    One pass, slice by slice, so no mask the size of the volume is made. Slices with some
+    foreground but too little to count as body are revisited at the end when they lie between
+    the first and the last body slice (rare: a gap inside the body).
+
+    Returns:
+        ``(first, last, projection)``: the body slices and where any of them holds foreground.
+
+    Raises:
+        ImagingError: no slice holds enough foreground (a blank volume).
+    """
+    values: npt.NDArray[Any] = np.asarray(volume)
+    nx, ny, nz = values.shape
+    needed = max(1, int(BODY_SLICE_FRACTION * nx * ny))
+    projection = np.zeros((nx, ny), dtype=bool)
+    body: list[int] = []
+    sparse: list[int] = []  # some foreground, below the body fraction
+    for z in range(nz):
+        above = values[:, :, z] > threshold
+        count = np.count_nonzero(above)
+        if count >= needed:
+            body.append(z)
+            projection |= above
+        elif count:
+            sparse.append(z)
+    if not body:
+        raise ImagingError("no body voxels found: the volume looks blank")
+    first, last = body[0], body[-1]
+    for z in sparse:
+        if first < z < last:
+            projection |= values[:, :, z] > threshold
+    return first, last, projection
+
+
 def label_stats(labels: npt.NDArray[np.generic]) -> LabelStats:
     """Per-slice voxel counts of every non-zero label value, in one pass over the volume."""
     values = np.asarray(labels)
     depth = values.shape[2]
-    if values.size and values.min() >= 0 and values.max() < 1 << 16:
+    if values.dtype == np.uint8:  # no min/max passes: 256 bins always fit
+        size = 256
+    elif values.size and values.min() >= 0 and values.max() < 1 << 16:
         size = int(values.max()) + 1
+    else:
+        size = 0
+    if size:
         counts = np.zeros((depth, size), dtype=np.int64)
-        # One bincount per slice: its input cast to intp is one slice (a few MB), not the
-        # volume, and no index arithmetic is needed (4x faster than a flat z * size + value).
         for z in range(depth):
-            counts[z] = np.bincount(values[:, :, z].ravel(order="K"), minlength=size)
+            counts[z] = _slice_histogram(values[:, :, z], size)
         present = tuple(int(v) for v in np.flatnonzero(counts.sum(axis=0)) if v != 0)
         return LabelStats(values=present, areas=counts[:, list(present)].T.copy())
     present = tuple(int(v) for v in np.unique(values) if v != 0)
@@ -79,6 +121,20 @@ def label_stats(labels: npt.NDArray[np.generic]) -> LabelStats:
         values=present,
         areas=np.zeros((0, depth), np.int64) if areas is None else areas.astype(np.int64),
     )
+
+
+def _slice_histogram(plane: npt.NDArray[Any], size: int) -> npt.NDArray[np.int64]:
+    """Voxel count of each value ``0 .. size - 1`` on one slice."""
+    # OpenCV's 8-bit histogram is ~1.5x faster than bincount, which first casts the slice to
+    # intp; its float32 counts are exact below 2**24 pixels per slice.
+    if plane.dtype == np.uint8 and plane.size < 1 << 24:
+        import cv2
+
+        image = np.ascontiguousarray(plane.T)  # a view for Fortran-ordered (nibabel) volumes
+        hist = cv2.calcHist([image], [0], None, [size], [0, size])
+        return hist.reshape(-1).astype(np.int64)
+    # One bincount per slice: its input cast to intp is one slice (a few MB), not the volume.
+    return np.bincount(plane.ravel(order="K"), minlength=size)
 
 
 def region_spans(
