@@ -19,6 +19,8 @@ from typer.testing import CliRunner
 from unimed_cot.cli import app
 from unimed_cot.demo.phantom import generate_phantom
 from unimed_cot.pipeline import BuildConfig, run_build
+from unimed_cot.pipeline.workspace import Workspace
+from unimed_cot.release.publish import publish
 from unimed_cot.teacher import TeacherSettings
 
 SECRET = "sk-build-secret-0987654321"
@@ -204,3 +206,42 @@ def test_cli_build_with_config_file_and_summary(tmp_path: Path, small_input: Pat
     assert f"{sent * (100 * 1.0 + 20 * 2.0) / 1e6:.4f}" in first.output
     assert second.exit_code == 0 and len(server.seen) == sent  # all staged: nothing to ask
     assert bad.exit_code == 2 and "only apply with --teacher openai" in bad.output
+
+
+def _ledger(out: Path) -> list[dict[str, object]]:
+    files = sorted((out / ".build" / "usage" / "phantom").glob("*.jsonl"))
+    return [json.loads(line) for f in files for line in f.read_text().splitlines()]
+
+
+def test_usage_ledger_prices_every_question_and_survives_a_cached_rebuild(
+    tmp_path: Path, small_input: Path
+) -> None:
+    prices = (("fake-model", 1.0, 2.0),)  # US$ per 1M tokens; the fake server reports 100 + 20
+    kinds = ["good", "good", "wrong"]
+    with serve(lambda index, body: kinds[index % len(kinds)]) as server:
+        cfg = config(tmp_path / "ws", small_input, server.url, repair_attempts=0, prices=prices)
+        first = run_build(cfg, progress=False)
+        ledger = _ledger(tmp_path / "ws")
+        # the staged rows go; the cache stays: the rebuild answers from it and sends nothing
+        Workspace(tmp_path / "ws").discard_source("phantom")
+        second = run_build(cfg, progress=False)
+    per_question = (100 * 1.0 + 20 * 2.0) / 1e6
+    rows, rejections = _rows(tmp_path / "ws"), _rejections(tmp_path / "ws")
+    assert len(ledger) == len(rows) + len(rejections) == first.teacher.requests_sent
+    assert {str(line["id"]) for line in ledger if line["accepted"]} == {str(r["id"]) for r in rows}
+    assert all(line["cost_usd"] == pytest.approx(per_question) for line in ledger)
+    assert sum(float(line["cost_usd"]) for line in ledger) == pytest.approx(
+        first.teacher.usage.cost_usd
+    )
+    assert second.teacher.requests_sent == 0 and second.teacher.cache_hits == len(ledger)
+    assert second.teacher.usage.cost_usd == 0.0  # nothing paid twice ...
+    priced = ("id", "accepted", "prompt_tokens", "completion_tokens", "cost_usd")
+    again = sorted(str([line[k] for k in priced]) for line in _ledger(tmp_path / "ws"))
+    assert again == sorted(str([line[k] for k in priced]) for line in ledger)  # ... or lost
+
+    publish(tmp_path / "ws", version="0.1.0")
+    usage = json.loads((tmp_path / "ws" / "manifest.json").read_text())["teacher_usage"]
+    spent = usage["phantom"]["published"]
+    assert spent["questions"] == len(rows) and spent["prompt_tokens"] == 100 * len(rows)
+    assert spent["cost_usd"] == pytest.approx(len(rows) * per_question)
+    assert usage["phantom"]["not_published"]["questions"] == len(rejections)

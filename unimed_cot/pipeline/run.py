@@ -179,6 +179,7 @@ def stage_one(record: SourceRecord, config: BuildConfig) -> CaseSummary:
             rows=result.rows,
             rejections=result.rejections,
             terms=_case_terms(builder, record),
+            usage=result.usage,
         )
     return CaseSummary(
         case_id=record.case_id,

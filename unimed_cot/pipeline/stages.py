@@ -17,6 +17,7 @@ from unimed_cot.questions import generate_questions
 from unimed_cot.records import Case, Rejection, Sample, SerializedImages, SourceRecord
 from unimed_cot.teacher import (
     Answer,
+    BatchTeacher,
     Teacher,
     TeacherStats,
     answer_requests,
@@ -42,6 +43,7 @@ class CaseResult:
     rejections: list[Rejection] = field(default_factory=list)
     teacher_stats: TeacherStats = field(default_factory=TeacherStats)
     retry_later: bool = False
+    usage: list[dict[str, Any]] = field(default_factory=list)  # per answer, LLM teachers only
 
 
 def reason_slug(error: BaseException) -> str:
@@ -91,6 +93,7 @@ def process_record(
     # All of a case's questions go to the teacher at once: an LLM teacher answers them
     # concurrently; the template teacher one by one.
     with_images = sends_images(teacher)
+    with_llm = isinstance(teacher, BatchTeacher)
     requests = [build_request(sample, with_images=with_images) for sample in samples]
     for answer in answer_requests(teacher, requests):
         result.teacher_stats += answer.stats
@@ -98,9 +101,27 @@ def process_record(
         row = answer_row(answer, images=images, teacher=teacher, version=version, config=config)
         if row is not None:
             result.rows.append(row)
+        if with_llm:
+            result.usage.append(usage_line(answer, accepted=row is not None))
         if answer.rejection is not None:
             result.rejections.append(answer.rejection)
     return result
+
+
+def usage_line(answer: Answer, *, accepted: bool) -> dict[str, Any]:
+    """One line of the usage ledger: what the answer to one question cost, and its fate."""
+    stats = answer.stats
+    return {
+        "id": answer.request.sample.id,
+        "accepted": accepted,
+        "requests_sent": stats.requests_sent,
+        "cache_hits": stats.cache_hits,
+        "retries": stats.retries,
+        "repairs": stats.repairs,
+        "prompt_tokens": stats.produced.prompt_tokens,
+        "completion_tokens": stats.produced.completion_tokens,
+        "cost_usd": round(stats.produced.cost_usd, 8),
+    }
 
 
 def make_samples(case: Case, pixels: SerializedImages, *, license: str, seed: int) -> list[Sample]:

@@ -6,6 +6,7 @@ either a finished case or nothing for that case, and a rerun redoes only unfinis
 
     DIR/.build/staged/<source>/<case_key>.parquet      rows of one case (possibly none)
     DIR/.build/rejections/<source>/<case_key>.jsonl    rejections of one case, with reasons
+    DIR/.build/usage/<source>/<case_key>.jsonl         LLM teachers: tokens and cost per question
     DIR/.build/runs/<source>.json                      identity of the staged rows, last summary
     DIR/.build/inputs/<source>/                        generated inputs (the demo phantom)
 """
@@ -65,6 +66,9 @@ class Workspace:
         ``unimed_cot.release.licensing``)."""
         return self.staged_dir(source) / f"{case_key(case_id)}.terms.json"
 
+    def usage_path(self, source: str, case_id: str) -> Path:
+        return self.build / "usage" / source / f"{case_key(case_id)}.jsonl"
+
     def run_path(self, source: str) -> Path:
         return self.build / "runs" / f"{source}.json"
 
@@ -82,6 +86,7 @@ class Workspace:
         rows: Sequence[dict[str, Any]],
         rejections: Iterable[Rejection],
         terms: tuple[str, bool] | None = None,
+        usage: Sequence[dict[str, Any]] = (),
     ) -> None:
         """Record one finished case: rejections and terms first, then the rows file that marks
         it done. ``terms`` (license, redistributable) is written only when given."""
@@ -90,6 +95,9 @@ class Workspace:
         if terms is not None:
             blob = json.dumps({"license": terms[0], "redistributable": terms[1]}, sort_keys=True)
             write_atomic(self.terms_path(source, case_id), (blob + "\n").encode())
+        if usage:
+            ledger = "".join(json.dumps(line, sort_keys=True) + "\n" for line in usage)
+            write_atomic(self.usage_path(source, case_id), ledger.encode())
         lines = "".join(json.dumps(asdict(r), sort_keys=True) + "\n" for r in rejections)
         write_atomic(self.rejections_path(source, case_id), lines.encode())
         write_parquet(rows_to_table(rows), self.staged_path(source, case_id))
@@ -111,4 +119,5 @@ class Workspace:
         count = len(list(staged.glob("*.parquet"))) if staged.is_dir() else 0
         shutil.rmtree(staged, ignore_errors=True)
         shutil.rmtree(self.build / "rejections" / source, ignore_errors=True)
+        shutil.rmtree(self.build / "usage" / source, ignore_errors=True)
         return count

@@ -64,6 +64,7 @@ from .staging import (
     serialize_settings,
     staged_config_hash,
     staged_files,
+    teacher_usage,
 )
 
 
@@ -193,6 +194,7 @@ def publish(
 
     counts = count_rows(rows, split_of)
     rejections = count_rejections(rejection_counts(workspace))
+    usage = teacher_usage(workspace, {row.id for row in rows})
     manifest = build_manifest(
         version=version,
         package_version=unimed_cot.__version__,
@@ -226,6 +228,7 @@ def publish(
                 "rows": len(index),
             },
             **({"changes": diff_summary(diff)} if diff is not None else {}),
+            **({"teacher_usage": usage} if usage else {}),
         },
     )
     paths = {name: workspace / name for name in (MANIFEST_NAME, "README.md", "CHANGELOG.md")}

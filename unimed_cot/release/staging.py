@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -185,3 +187,31 @@ def serialize_settings(workspace: Path, source: str) -> dict[str, object]:
     if not isinstance(identity, dict):
         return {}
     return {"build_identity": identity}
+
+
+def teacher_usage(workspace: Path, published: Collection[str]) -> dict[str, Any]:
+    """Tokens and cost behind the published rows, from the build's usage ledger.
+
+    Counts every ledger line of a published row id (cached replies at what they first cost),
+    and, apart, what the rejected questions cost. Empty when no LLM teacher built the rows.
+    """
+    root = workspace / ".build" / "usage"
+    by_source: dict[str, dict[str, Any]] = {}
+    for path in sorted(root.glob("*/*.jsonl")) if root.is_dir() else []:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+                row_id = str(record["id"])
+                tokens = (int(record["prompt_tokens"]), int(record["completion_tokens"]))
+                cost = float(record["cost_usd"])
+            except (ValueError, KeyError, TypeError):
+                continue  # a damaged ledger line costs a figure, never the publish
+            kind = "published" if row_id in published else "not_published"
+            entry = by_source.setdefault(path.parent.name, {}).setdefault(
+                kind, {"questions": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
+            )
+            entry["questions"] += 1
+            entry["prompt_tokens"] += tokens[0]
+            entry["completion_tokens"] += tokens[1]
+            entry["cost_usd"] = round(entry["cost_usd"] + cost, 6)
+    return by_source

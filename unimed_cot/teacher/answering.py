@@ -22,13 +22,19 @@ from .validate import TraceRejected, to_rejection, validate_reply
 
 @dataclass(slots=True)
 class TeacherStats:
-    """Counters of a teacher's traffic (add up with ``+=``, across cases and processes)."""
+    """Counters of a teacher's traffic (add up with ``+=``, across cases and processes).
+
+    ``usage`` is what was spent now (requests sent); ``produced`` is what the replies behind an
+    answer cost, counting a cached reply at what it cost when it was first answered: the
+    per-row figure the usage ledger keeps.
+    """
 
     requests_sent: int = 0
     cache_hits: int = 0
     retries: int = 0
     repairs: int = 0
     usage: Usage = field(default_factory=Usage)
+    produced: Usage = field(default_factory=Usage)
 
     def __iadd__(self, other: TeacherStats) -> TeacherStats:
         self.requests_sent += other.requests_sent
@@ -36,6 +42,7 @@ class TeacherStats:
         self.retries += other.retries
         self.repairs += other.repairs
         self.usage += other.usage
+        self.produced += other.produced
         return self
 
 

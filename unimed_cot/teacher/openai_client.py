@@ -141,10 +141,14 @@ class OpenAITeacher:
             hit = self.cache.get(key)
             if hit is not None:
                 stats.cache_hits += 1
+                stats.produced += self.prices.usage(
+                    settings.model, hit.prompt_tokens, hit.completion_tokens
+                )
                 return hit.raw, stats
         raw, prompt_tokens, completion_tokens = await self._send(messages, stats)
         stats.requests_sent += 1
         stats.usage += self.prices.usage(settings.model, prompt_tokens, completion_tokens)
+        stats.produced += self.prices.usage(settings.model, prompt_tokens, completion_tokens)
         if self.cache is not None:
             self.cache.put(
                 key,
