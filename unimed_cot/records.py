@@ -13,10 +13,11 @@ stored twice. This module imports numpy and nothing heavier (no nibabel, pyarrow
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -215,7 +216,8 @@ class Question:
 
 @dataclass(slots=True)
 class SerializedImages:
-    """The published pixels of a case and how they were made (shared by all its questions)."""
+    """The published pixels of a case and how they were made (shared by its questions; a CT
+    question may see the same slices under another window, ``views``)."""
 
     images: list[UInt8Array]  # 2D: one image; 3D: K slices, each (H, W) or (H, W, 3) uint8
     slice_positions_mm: list[float]
@@ -224,6 +226,20 @@ class SerializedImages:
     window: str
     regions: list[Region]
     orientation_known: bool
+    views: WindowViews | None = None  # CT with a label map: other windows, per question
+
+
+class WindowViews(Protocol):
+    """The same slices under other windows, for questions about other structures
+    (``imaging.views.CtWindowViews``)."""
+
+    def for_labels(self, labels: Collection[str]) -> tuple[str, list[UInt8Array]]:
+        """(window string, slices) for a question whose evidence shows ``labels``."""
+        ...
+
+    def all_views(self) -> dict[str, list[UInt8Array]]:
+        """Every view a question of the case can get, by window string."""
+        ...
 
 
 @dataclass(slots=True)

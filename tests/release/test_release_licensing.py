@@ -88,6 +88,13 @@ def _of_cases(images: dict[str, list[bytes]]) -> dict[str, list[bytes]]:
 def test_annotation_only_cases_round_trip_through_hydrate(phantom_copy: Path) -> None:
     published = _images_by_id(phantom_copy)
     assert len(_of_cases(published)) >= 4
+    windows = {
+        row["window"]
+        for path in sorted((phantom_copy / "data").rglob("*.parquet"))
+        for row in pq.read_table(path, columns=["id", "window"]).to_pylist()
+        if row["id"].startswith("phantom/phantom3d-0000/")
+    }
+    assert len(windows) > 1  # the CT case's questions see it under several windows
     publish(phantom_copy, version="0.2.0")
     stripped = _images_by_id(phantom_copy)
     assert {i for i, v in stripped.items() if not v} == set(_of_cases(published))

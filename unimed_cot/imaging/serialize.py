@@ -6,7 +6,8 @@ guaranteeing every annotated region's span; nearest slice, no interpolation alon
 repeated slice, so a short volume gives fewer slices), each shown as ``vol[:, :, k].T`` (rows =
 posterior-ward, anterior at the top; cols = patient left-ward, patient left on the image right:
 the radiological view), windowed (CT: the preset of the structures the label map covers most,
-``window.choose_ct_window``), padded to a square physical field of view and resized to
+``window.choose_ct_window``; a question about other structures gets its own preset through
+``SerializedImages.views``), padded to a square physical field of view and resized to
 ``slice_size`` square. Labels follow the same path with nearest-neighbour sampling, and regions
 are derived on the published stack.
 
@@ -16,14 +17,21 @@ depths are clipped to their 1st-99th percentile.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from unimed_cot.boxes import box_from_mask_2d
-from unimed_cot.records import CANONICAL_AXCODES, Case, Image2D, SerializedImages, Volume
+from unimed_cot.records import (
+    CANONICAL_AXCODES,
+    Case,
+    Image2D,
+    SerializedImages,
+    UInt8Array,
+    Volume,
+)
 
 from .annotations import regions_from_boxes
 from .errors import ImagingError, LabelMismatchError
@@ -40,9 +48,11 @@ from .slicing import (
     pick_uniform,
     region_spans,
 )
+from .views import CtWindowViews
 from .window import (
     CT_AIR_HU,
     CT_BODY_HU,
+    WindowPreset,
     choose_ct_preset,
     choose_ct_window,
     foreground_mask,
@@ -168,22 +178,31 @@ def _serialize_volume(case: Case, image: Volume, config: SerializeConfig) -> Ser
     picked, strategy_note = _pick(case, config, first, last, label_map, stats)
     k = len(picked)
 
-    window, low, high, background, reason = _window(case, volume, foreground, ct, label_map, stats)
-    fill = float(to_unit(np.array([background]), low, high)[0])
+    chosen = _window(case, volume, foreground, ct, label_map, stats)
+    window, low, high, background = chosen.window, chosen.low, chosen.high, chosen.background
     col_mm, row_mm, slice_mm = image.spacing  # axis 0 (L) -> image columns, axis 1 (P) -> rows
     size = config.slice_size
 
-    images = []
+    def render(low: float, high: float) -> list[UInt8Array]:
+        """The picked slices windowed to [low, high], padded and resized."""
+        fill = float(to_unit(np.array([background]), low, high)[0])
+        rendered = []
+        for index in picked:
+            unit = to_unit(volume[:, :, index].T, low, high)
+            padded, _ = pad_to_square_fov(unit, row_mm=row_mm, col_mm=col_mm, value=fill)
+            rendered.append(unit_to_uint8(np.asarray(resize_intensity(padded, size, size))))
+        return rendered
+
+    images = render(low, high)
+    padded_shape = pad_to_square_fov(
+        np.zeros(volume.shape[1::-1], np.uint8), row_mm=row_mm, col_mm=col_mm, value=0
+    )[1]
     label_slices = []
-    padded_shape = (0, 0)
-    for index in picked:
-        unit = to_unit(volume[:, :, index].T, low, high)
-        padded, padded_shape = pad_to_square_fov(unit, row_mm=row_mm, col_mm=col_mm, value=fill)
-        images.append(unit_to_uint8(np.asarray(resize_intensity(padded, size, size))))
-        if label_map is not None:
+    if label_map is not None:
+        for index in picked:
             labels_2d = np.asarray(label_map.array[:, :, index]).T
-            padded_labels, _ = pad_to_square_fov(labels_2d, row_mm=row_mm, col_mm=col_mm, value=0)
-            label_slices.append(resize_labels(padded_labels, size, size))
+            padded, _ = pad_to_square_fov(labels_2d, row_mm=row_mm, col_mm=col_mm, value=0)
+            label_slices.append(resize_labels(padded, size, size))
 
     centre = np.array([(image.shape[0] - 1) / 2, (image.shape[1] - 1) / 2, 0.0, 1.0])
     positions = []
@@ -205,8 +224,8 @@ def _serialize_volume(case: Case, image: Volume, config: SerializeConfig) -> Ser
         f"{note}{strategy_note}"
     )
     history.append(f"window {window}")
-    if reason:
-        history.append(f"window choice: {reason}")
+    if chosen.reason:
+        history.append(f"window choice: {chosen.reason}")
     history.append(
         f"padded slices to a square field of view {padded_shape[0]}x{padded_shape[1]} and "
         f"resized to {size}x{size} ({spacing[0]:.3f} x {spacing[1]:.3f} "
@@ -238,6 +257,17 @@ def _serialize_volume(case: Case, image: Volume, config: SerializeConfig) -> Ser
         window=window,
         regions=list(regions.regions),
         orientation_known=known,
+        views=(
+            CtWindowViews(
+                default=chosen.preset,
+                default_images=images,
+                volumes_ml=chosen.volumes_ml,
+                lesions=frozenset(case.lesion_labels),
+                render=lambda preset: render(preset.low, preset.high),
+            )
+            if chosen.preset is not None and chosen.volumes_ml
+            else None
+        ),
     )
 
 
@@ -265,6 +295,17 @@ def _pick(
     return picked, f"; roi: {len(spans)} region span(s) need {required} slice(s){lost}"
 
 
+@dataclass(frozen=True, slots=True)
+class _Window:
+    window: str  # the published string
+    low: float
+    high: float
+    background: float  # the value outside the body / field of view
+    reason: str  # why this CT preset ("" otherwise)
+    preset: WindowPreset | None = None  # CT only
+    volumes_ml: dict[str, float] = field(default_factory=dict)  # CT with a label map
+
+
 def _window(
     case: Case,
     volume: npt.NDArray[np.generic],
@@ -272,11 +313,13 @@ def _window(
     ct: bool,
     label_map: Volume | None,
     stats: LabelStats | None,
-) -> tuple[str, float, float, float, str]:
-    """(published window string, low, high, background value, why this CT preset)."""
+) -> _Window:
+    """The case's window: a CT preset from its structures, else the p1-p99 percentiles."""
     if not ct:
         low, high = percentile_bounds(volume, foreground)
-        return f"{case.record.modality} percentile p1-p99", low, high, float(volume.min()), ""
+        window = f"{case.record.modality} percentile p1-p99"
+        return _Window(window, low, high, float(volume.min()), "")
+    volumes: dict[str, float] = {}
     if label_map is not None and stats is not None and stats.values:
         voxel_ml = abs(float(np.linalg.det(label_map.affine[:3, :3]))) / 1000.0
         volumes = named_volumes_ml(stats, case.labels, voxel_ml)
@@ -284,7 +327,8 @@ def _window(
     else:
         preset = choose_ct_preset(case.labels.values())
         reason = "from the label names (no label map)"
-    return preset.describe(), preset.low, preset.high, CT_AIR_HU, f"{preset.name}: {reason}"
+    reason = f"{preset.name}: {reason}"
+    return _Window(preset.describe(), preset.low, preset.high, CT_AIR_HU, reason, preset, volumes)
 
 
 def _serialize_image(case: Case, image: Image2D, config: SerializeConfig) -> SerializedImages:

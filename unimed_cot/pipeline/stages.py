@@ -7,14 +7,14 @@ the stage and a reason slug; it never stops the build.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from unimed_cot import __version__
 from unimed_cot.builders import Builder
 from unimed_cot.imaging import normalize_case, serialize_case
 from unimed_cot.questions import generate_questions
-from unimed_cot.records import Case, Rejection, Sample, SerializedImages, SourceRecord
+from unimed_cot.records import Case, Question, Rejection, Sample, SerializedImages, SourceRecord
 from unimed_cot.teacher import (
     Answer,
     BatchTeacher,
@@ -88,7 +88,10 @@ def process_record(
             )
         )
         return result
-    images = [encode_png(image) for image in pixels.images]
+    encoded: dict[str, list[bytes]] = {}  # by window: questions may see other CT windows
+    for sample in samples:
+        if sample.pixels.window not in encoded:
+            encoded[sample.pixels.window] = [encode_png(i) for i in sample.pixels.images]
     version = f"{__version__}+{config.identity_hash()[:12]}"
     # All of a case's questions go to the teacher at once: an LLM teacher answers them
     # concurrently; the template teacher one by one.
@@ -98,6 +101,7 @@ def process_record(
     for answer in answer_requests(teacher, requests):
         result.teacher_stats += answer.stats
         result.retry_later |= answer.retry_later
+        images = encoded[answer.request.sample.pixels.window]
         row = answer_row(answer, images=images, teacher=teacher, version=version, config=config)
         if row is not None:
             result.rows.append(row)
@@ -144,12 +148,22 @@ def make_samples(case: Case, pixels: SerializedImages, *, license: str, seed: in
             modality=record.modality,
             group_key=record.group_key,
             license=license,
-            pixels=pixels,
+            pixels=question_pixels(pixels, question),
             question=question,
             official_split=record.official_split,
         )
         for index, question in enumerate(questions)
     ]
+
+
+def question_pixels(pixels: SerializedImages, question: Question) -> SerializedImages:
+    """The case's pixels as one question sees them: under the CT window that shows the
+    structures of its evidence (``imaging.views``), or the case's own."""
+    if pixels.views is None:
+        return pixels
+    labels = {r.label for r in pixels.regions if r.id in question.evidence}
+    window, images = pixels.views.for_labels(labels)
+    return replace(pixels, images=images, window=window, views=None)
 
 
 def answer_row(

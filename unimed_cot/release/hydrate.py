@@ -60,15 +60,19 @@ class HydrateReport:
         return "\n".join(lines)
 
 
-def rebuild_case_images(builder: Any, record: Any, settings: dict[str, Any]) -> list[bytes]:
-    """The published PNG bytes of one case, exactly as ``build`` made them."""
+def rebuild_case_images(builder: Any, record: Any, settings: dict[str, Any]) -> list[list[bytes]]:
+    """Every view of one case's published PNG bytes, exactly as ``build`` made them: the
+    case's own window first, then the other CT windows its questions may have (``views``)."""
     from unimed_cot.imaging import SerializeConfig, normalize_case, serialize_case
     from unimed_cot.pipeline.rows import encode_png
 
     known = {f.name for f in fields(SerializeConfig)}
     config = SerializeConfig(**{k: v for k, v in settings.items() if k in known})
-    case = normalize_case(builder.load(record))
-    return [encode_png(image) for image in serialize_case(case, config).images]
+    pixels = serialize_case(normalize_case(builder.load(record)), config)
+    views = {pixels.window: pixels.images}
+    if pixels.views is not None:
+        views |= pixels.views.all_views()
+    return [[encode_png(image) for image in images] for images in views.values()]
 
 
 def hydrate(release: Path, *, source: str, input_path: Path) -> HydrateReport:
@@ -99,7 +103,7 @@ def hydrate(release: Path, *, source: str, input_path: Path) -> HydrateReport:
     shards = _shards_needing(release, manifest, source)
     wanted = {case_id_of(i, source) for rows in shards.values() for i in rows}
     report = HydrateReport(source=source)
-    images: dict[str, list[bytes]] = {}
+    images: dict[str, dict[tuple[str, ...], list[bytes]]] = {}  # case -> image sha256s -> PNGs
     for record in builder.records(input_path):
         if record.case_id not in wanted:
             continue
@@ -108,7 +112,9 @@ def hydrate(release: Path, *, source: str, input_path: Path) -> HydrateReport:
         except (ValueError, OSError, KeyError, IndexError, RuntimeError) as error:
             report.failed_cases[record.case_id] = f"{type(error).__name__}: {error}"
             continue
-        images[record.case_id] = pngs
+        images[record.case_id] = {
+            tuple(hashlib.sha256(png).hexdigest() for png in view): view for view in pngs
+        }
     report.missing_cases = sorted(wanted - set(images) - set(report.failed_cases))
 
     verified: dict[str, list[bytes]] = {}
@@ -116,11 +122,11 @@ def hydrate(release: Path, *, source: str, input_path: Path) -> HydrateReport:
     for rows in shards.values():
         for row_id in rows:
             case = case_id_of(row_id, source)
-            rebuilt = images.get(case)
-            if rebuilt is None:
+            views = images.get(case)
+            if views is None:
                 continue
-            shas = tuple(hashlib.sha256(p).hexdigest() for p in rebuilt)
-            if shas == index[row_id].image_sha256:
+            rebuilt = views.get(index[row_id].image_sha256)
+            if rebuilt is not None:
                 verified[row_id] = rebuilt
             else:
                 mismatched.add(case)
