@@ -3,6 +3,7 @@ and that every request ends as an accepted trace or a typed rejection with the r
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -247,3 +248,14 @@ def test_cache_answers_a_rerun_without_requests(
     assert sum(x.stats.cache_hits for x in b) == 6
     assert sum(x.stats.requests_sent for x in b) == 0
     assert SECRET.encode() not in (tmp_path / "c.sqlite").read_bytes()
+
+
+def test_the_client_rides_the_sdks_aiohttp_transport() -> None:
+    """The core dependency is ``openai[aiohttp]``: its transport halves the client's CPU per
+    request (benchmarks/bench_teacher.py); losing it silently would lose that."""
+    from unimed_cot.teacher.openai_client import _aiohttp_transport
+
+    client = _aiohttp_transport()
+    assert client is not None
+    assert any("Aiohttp" in cls.__name__ for cls in type(client).__mro__)
+    asyncio.run(client.aclose())
