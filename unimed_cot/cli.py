@@ -307,11 +307,15 @@ def hydrate(
 def export(
     release: Annotated[Path, typer.Argument(help="Release folder written by `publish`.")],
     format: Annotated[
-        str, typer.Option("--format", help="unireason (the reference release layout) or trl.")
+        str,
+        typer.Option(
+            "--format",
+            help="unireason (the reference release layout), trl, llamafactory or verl.",
+        ),
     ],
     out: Annotated[Path, typer.Option(help="Folder to write the exported files into.")],
 ) -> None:
-    """Write a release in another project's layout: UniReason-Med sft/rl/images, or TRL."""
+    """Write a release in another project's layout: UniReason-Med, TRL, LLaMA-Factory, verl."""
     from unimed_cot.release.cli_commands import run_export_command
 
     run_export_command(release, fmt=format, out=out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -118,3 +119,56 @@ def test_export_errors_are_usage_errors(workspace: Path) -> None:
         export_release(workspace, fmt="llava", out=workspace.parent / "x")
     with pytest.raises(UsageError, match="inside the release"):
         export_release(workspace, fmt="trl", out=workspace / "export")
+
+
+def test_llamafactory_export_follows_its_sharegpt_layout(workspace: Path, tmp_path: Path) -> None:
+    publish(workspace, version="0.1.0")
+    out = tmp_path / "lf"
+    result = CliRunner().invoke(
+        app, ["export", str(workspace), "--format", "llamafactory", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    info = json.loads((out / "dataset_info.json").read_text())
+    assert info and all(
+        entry["formatting"] == "sharegpt"
+        and entry["columns"] == {"messages": "messages", "images": "images", "system": "system"}
+        and entry["tags"]["user_tag"] == "user"
+        and (out / entry["file_name"]).is_file()
+        for entry in info.values()
+    )
+    records = [r for e in info.values() for r in json.loads((out / e["file_name"]).read_text())]
+    assert len(records) == 34
+    for record in records:
+        user, assistant = record["messages"]
+        assert (user["role"], assistant["role"]) == ("user", "assistant")
+        # one placeholder per image, all in the user turn: no crops to be trained on
+        assert user["content"].count("<image>") == len(record["images"]) >= 1
+        assert "<image>" not in assistant["content"]
+        assert all((out / p).is_file() for p in record["images"])
+        assert record["system"].startswith("You are a medical expert")
+    import datasets
+
+    name, entry = next(iter(info.items()))
+    loaded = datasets.load_dataset("json", data_files=str(out / entry["file_name"]))["train"]
+    assert {"messages", "images", "system"} <= set(loaded.column_names), name
+
+
+def test_verl_export_has_the_rl_columns_verl_reads(workspace: Path, tmp_path: Path) -> None:
+    publish(workspace, version="0.1.0")
+    out = tmp_path / "verl"
+    report = export_release(workspace, fmt="verl", out=out)
+    assert report.rows == 34
+    import datasets
+
+    ds = datasets.load_dataset("parquet", data_files=str(out / "*.parquet"))["train"]
+    assert {"data_source", "prompt", "images", "ability", "reward_model", "extra_info"} <= set(
+        ds.column_names
+    )
+    for row in ds:
+        user = row["prompt"][-1]
+        assert user["role"] == "user"
+        assert user["content"].count("<image>") == len(row["images"]) >= 1
+        assert row["images"][0].size[0] > 0  # decodes as an image
+        assert row["reward_model"] == {"style": "rule", "ground_truth": row["extra_info"]["answer"]}
+        assert row["reward_model"]["ground_truth"][0] in "ABCDEFGH"
+        assert row["data_source"].startswith("unimed-cot/")

@@ -1,4 +1,4 @@
-"""``export RELEASE --format unireason|trl --out PATH``: the release in other projects' layouts.
+"""``export RELEASE --format unireason|trl|llamafactory|verl --out PATH``: other projects' layouts.
 
 ``unireason`` reproduces the UniReason-Med data release (IQuestLab/UniReason-Med-Data, read by
 ``materialize_unireason_med_sft.py`` and ``unireason_med_2d3dmix.py``)::
@@ -19,7 +19,7 @@ clamped, at least 4 px a side, aspect ratio at most 180, no upscaling.
 ``trl`` writes TRL's conversational vision format: ``messages`` whose ``content`` is a list of
 ``{"type": "image"}`` / ``{"type": "text", "text": ...}`` parts, and ``images`` (the originals
 then the crops, in the order of the image parts). Rows without pixels (annotation-only, not
-hydrated) are skipped and counted.
+hydrated) are skipped and counted. ``llamafactory`` and ``verl``: ``exports_trainers``.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from .features import read_table
 from .files import atomic_path
 from .manifest import MANIFEST_NAME, read_manifest
 
-FORMATS = ("unireason", "trl")
+FORMATS = ("unireason", "trl", "llamafactory", "verl")
 IMAGE_TOKEN = "<image>"
 SYSTEM_PROMPT_2D = (
     "You are a medical expert skilled in analyzing 2D medical images. You are capable of "
@@ -73,6 +73,10 @@ TRL_FEATURES = Features(
 IMAGES_SCHEMA = pa.schema(
     [("image_id", pa.string()), ("path", pa.string()), ("bytes", pa.binary())]
 )
+
+
+# (row, its images, the PNG crops of each box its reasoning cites)
+Rows = list[tuple[dict[str, Any], list[bytes], list[list[bytes]]]]
 
 
 @dataclass(slots=True)
@@ -190,6 +194,8 @@ def export_release(release: Path, *, fmt: str, out: Path) -> ExportReport:
         UsageError: for an unknown format or an ``out`` inside the release.
         ReleaseError: when ``release`` has no readable manifest.
     """
+    from .exports_trainers import write_llamafactory, write_verl
+
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if out.resolve().is_relative_to(release.resolve()):
@@ -204,8 +210,12 @@ def export_release(release: Path, *, fmt: str, out: Path) -> ExportReport:
             continue
         if fmt == "unireason":
             _write_unireason(rows, out, stem, seen, report)
-        else:
+        elif fmt == "trl":
             _write_trl(rows, out / f"{stem}.parquet", report)
+        elif fmt == "llamafactory":
+            write_llamafactory(rows, out, stem, report)
+        else:
+            write_verl(rows, out / f"{stem}.parquet", report)
     return report
 
 
@@ -222,7 +232,7 @@ def _rows_with_crops(
 
 
 def _write_unireason(
-    rows: list[tuple[dict[str, Any], list[bytes], list[list[bytes]]]],
+    rows: Rows,
     out: Path,
     stem: str,
     seen: set[str],
@@ -279,11 +289,11 @@ def _write_unireason(
     ):
         if records:
             table = pa.Table.from_pylist(records, schema=schema)
-            _write(table, out / kind / f"{stem}.parquet", report)
+            write_table(table, out / kind / f"{stem}.parquet", report)
 
 
 def _write_trl(
-    rows: list[tuple[dict[str, Any], list[bytes], list[list[bytes]]]],
+    rows: Rows,
     path: Path,
     report: ExportReport,
 ) -> None:
@@ -314,10 +324,10 @@ def _write_trl(
     table = pa.Table.from_pydict(
         TRL_FEATURES.encode_batch(columns), schema=TRL_FEATURES.arrow_schema
     )
-    _write(table, path, report)
+    write_table(table, path, report)
 
 
-def _write(table: pa.Table, path: Path, report: ExportReport) -> None:
+def write_table(table: pa.Table, path: Path, report: ExportReport) -> None:
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd")
     report.files.append(path)
