@@ -24,6 +24,7 @@ from unimed_cot.release.hashing import (
     write_hash_list,
 )
 from unimed_cot.release.publish import publish
+from unimed_cot.release.validate import validate_release
 
 
 def _decode(data: bytes) -> np.ndarray:
@@ -120,7 +121,9 @@ def test_planted_benchmark_near_duplicate_loses_exactly_that_row(
         "matched_benchmark_images": 1,
         "dropped_train_rows": 1,
         "matching_rows_in_validation_or_test": 0,
+        "hash_list": "decontamination/bench-test-images.txt",
     }
+    assert validate_release(workspace).ok  # re-checked from the kept hash list
     card = (workspace / "README.md").read_text()
     assert "bench-test-images" in card
 
@@ -136,6 +139,26 @@ def test_planted_benchmark_near_duplicate_loses_exactly_that_row(
     assert result.exit_code == 0, result.output
     assert "dropped from train as matches of benchmark bench: 1" in result.output
     assert {r["id"] for r in before} - {r["id"] for r in _rows(workspace)} == {victim["id"]}
+    kept = sorted(p.name for p in (workspace / "decontamination").iterdir())
+    assert kept == ["bench.txt"]  # the list of the benchmark no longer used is gone
+
+    # A release that claims a decontamination it does not hold: validate catches the row.
+    publish(workspace, version="0.1.3")  # no benchmark: the victim is back in train
+    assert not (workspace / "decontamination").exists() or not any(
+        (workspace / "decontamination").iterdir()
+    )
+    manifest_path = workspace / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    (workspace / "decontamination").mkdir(exist_ok=True)
+    (workspace / "decontamination" / "bench.txt").write_bytes(hashes.read_bytes())
+    manifest["screening"]["decontamination"]["benchmarks"] = {
+        "bench": {"hash_list": "decontamination/bench.txt"}
+    }
+    manifest_path.write_text(json.dumps(manifest))
+    problems = validate_release(workspace).problems
+    assert [(p.where, p.what) for p in problems] == [
+        (f"row {victim['id']}", "training row matches an image of benchmark bench")
+    ]
 
 
 def test_cross_split_duplicate_is_dropped_from_train(

@@ -6,6 +6,9 @@ pixels); ``finish`` then reports
 * **near duplicates across splits** (a problem): two rows of different groups in different splits
   whose images (2D) or slice stacks (3D) are within the release's threshold on pHash and dHash,
   the leak ``publish`` resolves and a hand-edited or foreign release may still have;
+* **decontamination hits** (a problem): a training row with an image (any slice of a volume)
+  within the threshold of a benchmark image whose hashes the release keeps
+  (``decontamination/*.txt``, written by ``publish --decontaminate-against``);
 * **answer-letter balance** (a warning): per config, how often each letter is the answer against
   what uniform answers would give for the rows' option counts; a letter off by more than
   ``BALANCE_TOLERANCE`` (relative) in a config of at least ``BALANCE_MIN_ROWS`` rows is reported,
@@ -15,7 +18,7 @@ pixels); ``finish`` then reports
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -47,6 +50,7 @@ class Audit:
     letters: dict[str, Counter[str]] = field(default_factory=dict)
     expected: dict[str, dict[str, float]] = field(default_factory=dict)
     letter_rows: Counter[str] = field(default_factory=Counter)
+    train_images: dict[ImageHash, list[str]] = field(default_factory=dict)  # -> row ids
 
     def observe(self, row: dict[str, Any], images: Sequence[bytes], config: str) -> None:
         """Keep what the release-wide checks need from one row (its images already decode)."""
@@ -64,6 +68,9 @@ class Audit:
             hashed = [self.cache.get(data) for data in images]
         except ValueError:
             return  # undecodable images are reported by the row checks
+        if row.get("split") == "train":
+            for _, value in hashed:
+                self.train_images.setdefault(value, []).append(str(row.get("id")))
         self.items.append(
             (
                 str(row.get("id")),
@@ -75,9 +82,18 @@ class Audit:
             )
         )
 
-    def finish(self, report: _Report, *, threshold: int = DEFAULT_THRESHOLD) -> None:
-        """Report near duplicates across splits and unbalanced answer letters."""
+    def finish(
+        self,
+        report: _Report,
+        *,
+        threshold: int = DEFAULT_THRESHOLD,
+        benchmarks: Mapping[str, Sequence[ImageHash]] | None = None,
+    ) -> None:
+        """Report near duplicates across splits, training rows that match a benchmark, and
+        unbalanced answer letters."""
         self._near_duplicates(report, threshold)
+        for name, values in sorted((benchmarks or {}).items()):
+            self._benchmark_hits(report, threshold, name, values)
         for config, counts in sorted(self.letters.items()):
             if self.letter_rows[config] < BALANCE_MIN_ROWS:
                 continue
@@ -113,3 +129,20 @@ class Audit:
                         f"rows {first[0]} and {other[0]}",
                         f"near-duplicate images in {first[1]} and {other[1]} (different groups)",
                     )
+
+    def _benchmark_hits(
+        self, report: _Report, threshold: int, name: str, values: Sequence[ImageHash]
+    ) -> None:
+        keys = list(self.train_images)
+        if not keys or not values:
+            return
+        pairs = near_pairs(
+            np.array([k.phash for k in keys], dtype=np.uint64),
+            np.array([k.dhash for k in keys], dtype=np.uint64),
+            threshold,
+            other_phash=np.array([v.phash for v in values], dtype=np.uint64),
+            other_dhash=np.array([v.dhash for v in values], dtype=np.uint64),
+        )
+        hits = sorted({r for i in np.unique(pairs[:, 0]) for r in self.train_images[keys[int(i)]]})
+        for row_id in hits:
+            report.add(f"row {row_id}", f"training row matches an image of benchmark {name}")

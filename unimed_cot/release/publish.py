@@ -54,7 +54,13 @@ from .rowindex import (
     read_row_index,
     write_row_index,
 )
-from .screening import DEFAULT_THRESHOLD, decontaminate, find_duplicates, hash_rows
+from .screening import (
+    DEFAULT_THRESHOLD,
+    decontaminate,
+    find_duplicates,
+    hash_rows,
+    write_benchmark_lists,
+)
 from .shards import DEFAULT_MAX_SHARD_BYTES, id_sort_key, plan_shards, write_shard
 from .splits import DEFAULT_RATIOS, assign_splits, merge_official
 from .staging import (
@@ -167,6 +173,8 @@ def publish(
     hashes = hash_rows(rows)
     duplicates = find_duplicates(rows, hashes, split_of, threshold=threshold)
     contaminated = decontaminate(rows, hashes, split_of, benchmarks, threshold=threshold)
+    for name, path in write_benchmark_lists(workspace, benchmarks).items():
+        contaminated.report["benchmarks"][name]["hash_list"] = path
     dropped = {**duplicates.dropped, **contaminated.dropped}
     rows = [row for row in rows if row.id not in dropped]
     stripped, licenses = annotation_only(rows, workspace)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ import pyarrow.parquet as pq
 from unimed_cot.errors import ReleaseError
 
 from .dedup import near_pairs
-from .hashing import HashCache, ImageHash, stack_hash
+from .hashing import HashCache, ImageHash, stack_hash, write_hash_list
 from .splits import SPLITS
 from .staging import StagedRow
 
@@ -212,3 +213,30 @@ def decontaminate(
         "dropped_train_rows": len(outcome.dropped),
     }
     return outcome
+
+
+BENCHMARK_DIR = "decontamination"
+
+
+def write_benchmark_lists(
+    release: Path, benchmarks: Sequence[tuple[str, Sequence[ImageHash], int]]
+) -> dict[str, str]:
+    """Keep each benchmark's hashes in the release (``decontamination/<name>.txt``, hashes
+    only, no file names), so that ``validate`` can re-check the training split without the
+    benchmark's images. Lists of an earlier publish that this one did not use are removed.
+
+    Returns the release-relative path of each benchmark's list, by benchmark name.
+    """
+    folder = release / BENCHMARK_DIR
+    written: dict[str, str] = {}
+    for name, values, _ in benchmarks:
+        stem = re.sub(r"[^A-Za-z0-9._+-]", "_", name)
+        while f"{BENCHMARK_DIR}/{stem}.txt" in written.values():
+            stem += "+"
+        write_hash_list(folder / f"{stem}.txt", ((f"{name}/{i}", v) for i, v in enumerate(values)))
+        written[name] = f"{BENCHMARK_DIR}/{stem}.txt"
+    kept = set(written.values())
+    for stale in sorted(folder.glob("*.txt")) if folder.is_dir() else []:
+        if f"{BENCHMARK_DIR}/{stale.name}" not in kept:
+            stale.unlink()
+    return written

@@ -7,10 +7,12 @@ validates against ``schemas.Row``, sits in the file of its dims and split, and h
 decode (one for 2D; for 3D one per slice position, all the same size); every box in the
 reasoning lies inside its image and slice range and the boxes in the text are exactly the
 region boxes; ids are unique; no group is in two splits; no near-duplicate images link two
-splits (``audit``); answer letters are balanced per config (a warning); the card's YAML parses,
-declares the configs and features, and its split sizes match the shards. With a ``rows.tsv``
-(``rowindex``), every image's sha256 matches the one recorded at publish, and a row without
-images is accepted only from a source published annotation-only.
+splits and no training row matches a benchmark the release was decontaminated against
+(``audit``, from the hash lists in ``decontamination/``); answer letters are balanced per config
+(a warning); the card's YAML parses, declares the configs and features, and its split sizes
+match the shards. With a ``rows.tsv`` (``rowindex``), every image's sha256 matches the one
+recorded at publish, and a row without images is accepted only from a source published
+annotation-only.
 
 Bad data never raises: every finding is a ``Problem`` in the report.
 """
@@ -33,13 +35,14 @@ from PIL import Image
 from pydantic import ValidationError
 
 from unimed_cot.boxes import BoxError, find_boxes, validate_box
-from unimed_cot.errors import ReleaseError
+from unimed_cot.errors import ReleaseError, UsageError
 from unimed_cot.schemas import Row
 
 from .audit import Audit
 from .card import DEFAULT_CONFIG
 from .features import ROW_FEATURES, ROW_SCHEMA
 from .files import sha256_file
+from .hashing import ImageHash, read_hash_list
 from .manifest import MANIFEST_NAME, check_version, read_manifest
 from .rowindex import load_expected_images
 from .screening import DEFAULT_THRESHOLD
@@ -150,9 +153,28 @@ def validate_release(path: Path) -> ValidationReport:
             report.add(f"group {group}", f"is in more than one split: {spread}")
     screening = (manifest or {}).get("screening") or {}
     threshold = (screening.get("duplicates") or {}).get("threshold_bits", DEFAULT_THRESHOLD)
-    report.audit.finish(report, threshold=int(threshold))
+    benchmarks = _benchmark_hashes(path, screening, report)
+    report.audit.finish(report, threshold=int(threshold), benchmarks=benchmarks)
     _check_card(path, report)
     return report
+
+
+def _benchmark_hashes(
+    path: Path, screening: dict[str, Any], report: ValidationReport
+) -> dict[str, list[ImageHash]]:
+    """The hashes of the benchmarks the release was decontaminated against, from the lists
+    ``publish`` keeps in the release; a missing or unreadable list is a problem."""
+    found: dict[str, list[ImageHash]] = {}
+    benchmarks = (screening.get("decontamination") or {}).get("benchmarks") or {}
+    for name, entry in sorted(benchmarks.items()):
+        listed = entry.get("hash_list") if isinstance(entry, dict) else None
+        if not listed:
+            continue  # a release published before the lists were kept
+        try:
+            found[name] = [value for _, value in read_hash_list(path / str(listed))]
+        except UsageError as error:
+            report.add(str(listed), f"benchmark hash list unreadable: {error}")
+    return found
 
 
 def format_problems(report: ValidationReport, *, limit: int = 30) -> str:
