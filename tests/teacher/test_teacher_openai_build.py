@@ -245,3 +245,5 @@ def test_usage_ledger_prices_every_question_and_survives_a_cached_rebuild(
     assert spent["questions"] == len(rows) and spent["prompt_tokens"] == 100 * len(rows)
     assert spent["cost_usd"] == pytest.approx(len(rows) * per_question)
     assert usage["phantom"]["not_published"]["questions"] == len(rejections)
+    card = (tmp_path / "ws" / "README.md").read_text()
+    assert f"| phantom | {len(rows)} | {100 * len(rows)} | {20 * len(rows)} |" in card

@@ -210,6 +210,7 @@ def _context(manifest: Mapping[str, Any], *, pretty_name: str) -> dict[str, Any]
         "prompt_shas": _ranked(counts["by_prompt_sha"]),
         "pipeline_versions": _ranked(counts["by_pipeline_version"]),
         "uses_template_teacher": "template" in counts["by_teacher"],
+        "teacher_usage": _teacher_usage(manifest),
         "ratios": "/".join(f"{100 * r:g}" for r in manifest["publish_settings"]["ratios"]),
         "rejections_total": rejections["total"],
         "rejections": [
@@ -251,3 +252,16 @@ def _ranked(counter: Mapping[str, int]) -> list[tuple[str, int]]:
 def _cell(value: object) -> str:
     """Text safe inside a Markdown table cell."""
     return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _teacher_usage(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Per source: what the LLM teacher's replies cost, published and rejected questions."""
+    empty = {"questions": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
+    return [
+        {
+            "source": source,
+            "published": {**empty, **(entry.get("published") or {})},
+            "not_published": {**empty, **(entry.get("not_published") or {})},
+        }
+        for source, entry in sorted((manifest.get("teacher_usage") or {}).items())
+    ]
