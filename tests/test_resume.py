@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import unimed_cot
 from unimed_cot.demo.phantom import generate_phantom
 from unimed_cot.pipeline import BuildConfig, run_build
 from unimed_cot.release.publish import publish
@@ -112,6 +113,15 @@ def test_changed_settings_discard_stale_cases(tmp_path: Path, small_input: Path)
     report = run_build(_config(tmp_path / "ws", small_input, limit=3, seed=7), progress=False)
     assert report.discarded_stale == 3
     assert report.processed == 3
+
+
+def test_another_package_version_rebuilds(
+    tmp_path: Path, small_input: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_build(_config(tmp_path / "ws", small_input, limit=2), progress=False)
+    monkeypatch.setattr(unimed_cot, "__version__", "99.0.0")
+    report = run_build(_config(tmp_path / "ws", small_input, limit=2), progress=False)
+    assert report.discarded_stale == 2 and report.processed == 2
 
 
 def test_a_bad_record_is_rejected_and_counted(tmp_path: Path, small_input: Path) -> None:

@@ -118,12 +118,14 @@ def test_hydrate_refuses_other_pixels_and_wrong_sources(phantom_copy: Path, tmp_
     manifest: dict[str, Any] = json.loads(manifest_path.read_text())
     serialize = manifest["annotation_only"]["phantom"]["build_identity"]["serialize"]
     serialize["slice_size"] = 56  # other settings give other pixels: they must not be written
+    manifest["annotation_only"]["phantom"]["build_identity"]["package_version"] = "0.0.1"
     manifest_path.write_text(json.dumps(manifest))
     report = hydrate(
         phantom_copy, source="phantom", input_path=phantom_copy / ".build" / "inputs" / "phantom"
     )
     # slice_size changes volumes only: the 3D case is refused, the 2D case still matches.
     assert report.mismatched_cases == ["phantom3d-0000"] and report.cases_filled == 1
+    assert "built with unimed-cot 0.0.1" in report.summary()  # the likely cause, named
     after = _of_cases(_images_by_id(phantom_copy))
     assert all(bool(images) == ("2d" in row_id) for row_id, images in after.items())
     with pytest.raises(UsageError, match="not published annotation-only"):

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import unimed_cot
 from unimed_cot.imaging import SerializeConfig
 from unimed_cot.teacher import TeacherSettings
 
@@ -38,9 +39,13 @@ class BuildConfig:
         return self.out
 
     def identity(self) -> dict[str, Any]:
-        """The settings staged rows depend on (not paths, limits, worker counts or the endpoint's
-        operational settings; an LLM teacher adds its model and generation settings)."""
+        """What staged rows depend on: the package version and the settings (not paths, limits,
+        worker counts or the endpoint's operational settings; an LLM teacher adds its model and
+        generation settings)."""
         identity: dict[str, Any] = {
+            # another release of the package may make other pixels, questions or traces: its
+            # rows are rebuilt, not mixed with these (the teacher cache still saves the calls)
+            "package_version": unimed_cot.__version__,
             "source": self.source,
             "seed": self.seed,
             "teacher": self.teacher,

@@ -22,6 +22,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+import unimed_cot
 from unimed_cot.errors import ReleaseError, UsageError
 
 from .features import read_table, write_parquet
@@ -42,6 +43,7 @@ class HydrateReport:
     mismatched_cases: list[str] = field(default_factory=list)  # pixels differ from the release
     failed_cases: dict[str, str] = field(default_factory=dict)  # load/serialize raised
     shards_rewritten: int = 0
+    built_with: str = ""  # the package version that built the release, when it differs from ours
 
     def summary(self) -> str:
         lines = [
@@ -55,6 +57,11 @@ class HydrateReport:
                 f"  pixels differ from the published sha256s: {len(self.mismatched_cases)} cases "
                 f"(e.g. {self.mismatched_cases[0]}); is this the same version of the source?"
             )
+            if self.built_with:
+                lines.append(
+                    f"  the release was built with unimed-cot {self.built_with}; hydrating with "
+                    f"that version gives its pixels (pip install unimed-cot=={self.built_with})"
+                )
         for case, reason in list(self.failed_cases.items())[:5]:
             lines.append(f"  {case}: {reason}")
         return "\n".join(lines)
@@ -103,6 +110,9 @@ def hydrate(release: Path, *, source: str, input_path: Path) -> HydrateReport:
     shards = _shards_needing(release, manifest, source)
     wanted = {case_id_of(i, source) for rows in shards.values() for i in rows}
     report = HydrateReport(source=source)
+    built_with = str(identity.get("package_version") or "")
+    if built_with and built_with != unimed_cot.__version__:
+        report.built_with = built_with
     images: dict[str, dict[tuple[str, ...], list[bytes]]] = {}  # case -> image sha256s -> PNGs
     for record in builder.records(input_path):
         if record.case_id not in wanted:
