@@ -272,15 +272,24 @@ def validate(
     json_report: Annotated[
         Path | None, typer.Option("--json", help="Also write the report as JSON to this file.")
     ] = None,
+    decontaminate_against: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Also check the training split against this benchmark: a folder of its test "
+            "images or a hash list file (`unimed-cot hash`). Repeat for several benchmarks."
+        ),
+    ] = None,
 ) -> None:
     """Check a release: schema, images, boxes against images and slices, checksums, split leakage.
 
     DIR may also be a Hub dataset repo ORG/NAME (downloaded through the huggingface_hub cache).
-    Exits 0 when the release is sound, 3 with a list of problems otherwise.
+    Benchmarks the release was decontaminated against are re-checked from the hash lists it
+    keeps; --decontaminate-against adds your own. Exits 0 when the release is sound, 3 with a
+    list of problems otherwise.
     """
     from unimed_cot.commands import run_validate_command
 
-    run_validate_command(directory, json_report=json_report)
+    run_validate_command(directory, json_report=json_report, benchmarks=decontaminate_against or [])
 
 
 @app.command()

@@ -3,6 +3,7 @@ library, print a summary. Kept apart from ``cli.py`` so that the Typer layer sta
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -158,9 +159,17 @@ def run_publish_command(
     )
 
 
-def run_validate_command(directory: Path, *, json_report: Path | None = None) -> None:
+def run_validate_command(
+    directory: Path, *, json_report: Path | None = None, benchmarks: Sequence[Path] = ()
+) -> None:
+    from unimed_cot.release.hashing import load_hashes
     from unimed_cot.release.hub import REPO_ID, download_release
     from unimed_cot.release.validate import format_problems, validate_release
+
+    extra = {}  # read first: a wrong benchmark path is a usage error, before any download
+    for path in benchmarks:
+        named, _ = load_hashes(path)
+        extra[path.stem or str(path)] = [value for _, value in named]
 
     if not directory.exists() and REPO_ID.match(directory.as_posix()):
         directory = download_release(directory.as_posix())
@@ -168,7 +177,7 @@ def run_validate_command(directory: Path, *, json_report: Path | None = None) ->
         raise UsageError(
             f"{directory} is not a folder; give the release folder written by `publish`"
         )
-    report = validate_release(directory)
+    report = validate_release(directory, benchmarks=extra)
     if json_report is not None:
         import json
 

@@ -147,6 +147,12 @@ def test_planted_benchmark_near_duplicate_loses_exactly_that_row(
     assert not (workspace / "decontamination").exists() or not any(
         (workspace / "decontamination").iterdir()
     )
+    assert validate_release(workspace).ok  # it claims no decontamination
+    checked = CliRunner().invoke(
+        app, ["validate", str(workspace), "--decontaminate-against", str(bench)]
+    )  # the user's own benchmark, checked on the spot
+    assert checked.exit_code == 3
+    assert f"row {victim['id']}: training row matches an image of benchmark" in checked.output
     manifest_path = workspace / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     (workspace / "decontamination").mkdir(exist_ok=True)

@@ -23,7 +23,7 @@ import hashlib
 import io
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,8 +117,14 @@ class ValidationReport:
         )
 
 
-def validate_release(path: Path) -> ValidationReport:
-    """Check the release folder ``path`` and collect every problem (never raises on bad data)."""
+def validate_release(
+    path: Path, *, benchmarks: Mapping[str, Sequence[ImageHash]] | None = None
+) -> ValidationReport:
+    """Check the release folder ``path`` and collect every problem (never raises on bad data).
+
+    ``benchmarks`` (name -> image hashes) are checked against the training split on top of
+    the benchmarks whose hash lists the release keeps.
+    """
     report = ValidationReport(release=path)
     if not path.is_dir():
         report.add(str(path), "not a folder")
@@ -153,8 +159,8 @@ def validate_release(path: Path) -> ValidationReport:
             report.add(f"group {group}", f"is in more than one split: {spread}")
     screening = (manifest or {}).get("screening") or {}
     threshold = (screening.get("duplicates") or {}).get("threshold_bits", DEFAULT_THRESHOLD)
-    benchmarks = _benchmark_hashes(path, screening, report)
-    report.audit.finish(report, threshold=int(threshold), benchmarks=benchmarks)
+    kept = _benchmark_hashes(path, screening, report)
+    report.audit.finish(report, threshold=int(threshold), benchmarks={**kept, **(benchmarks or {})})
     _check_card(path, report)
     return report
 
