@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -97,13 +98,20 @@ class LabelsFile:
     lesions: frozenset[str]
     license: str
     redistributable: bool
+    hu_offset: float | None = None  # 2D CT stored as HU + offset (DeepLesion: -32768)
 
     def extra(self) -> tuple[tuple[str, str], ...]:
         """The table and terms as ``SourceRecord.extra`` entries (strings only)."""
+        hu = (
+            ()
+            if self.hu_offset is None
+            else (("hu_offset", repr(self.hu_offset)), ("intensity", "hu"))
+        )
         return (
             ("labels", json.dumps({str(v): n for v, n in sorted(self.labels.items())})),
             ("lesions", json.dumps(sorted(self.lesions))),
             *terms_extra(self.license, self.redistributable),
+            *hu,
         )
 
 
@@ -162,12 +170,23 @@ def read_labels_json(root: Path, builder: Builder) -> LabelsFile:
     redistributable = data.get("redistributable", False)
     if not isinstance(redistributable, bool):
         raise builder.layout_error(root, 'labels.json "redistributable" must be true or false')
+    hu_offset = data.get("hu_offset")
+    if hu_offset is not None and (
+        isinstance(hu_offset, bool)
+        or not isinstance(hu_offset, int | float)
+        or not math.isfinite(hu_offset)
+        or known[modality.strip().lower()] != "CT"
+    ):
+        raise builder.layout_error(
+            root, 'labels.json "hu_offset" must be a number, and only with "modality": "CT"'
+        )
     return LabelsFile(
         labels=labels,
         modality=known[modality.strip().lower()],
         lesions=frozenset(lesions),
         license=license_id,
         redistributable=redistributable,
+        hu_offset=None if hu_offset is None else float(hu_offset),
     )
 
 

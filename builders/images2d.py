@@ -6,7 +6,8 @@ Expected layout::
       labels.json             {"labels": {"1": "nodule", "2": "heart"}, "modality": "X-ray",
                                "lesions": ["nodule"],                 (optional)
                                "license": "CC-BY-4.0",                (optional, default "other")
-                               "redistributable": true}               (optional, default false)
+                               "redistributable": true,               (optional, default false)
+                               "hu_offset": -32768}                   (optional, CT only)
       images/<case>.png       or .jpg/.jpeg, .tif/.tiff, .bmp, .dcm (8- or 16-bit, gray or RGB)
       masks/<case>.png        integer label values as in labels.json (optional; lossless only:
                               .png, .tif/.tiff, .bmp)
@@ -30,6 +31,11 @@ grounded. A name in a CSV that is absolute or climbs out of the folder is never 
 (``unsafe-path``). Mask values that labels.json does not declare reject the case
 (``undeclared-label``); a mask whose size differs from its image is ``label-mismatch``.
 
+CT stored as 16-bit HU plus an offset (DeepLesion's PNGs: HU = value - 32768) declares
+``"hu_offset"``: the pixels become HU and get CT window presets chosen per question from the
+structures its evidence shows (``unimed_cot.imaging.views``), instead of the 1st-99th percentile
+stretch that other 16-bit images get.
+
 License: as for ``volumes``: ``labels.json`` ``license`` (SPDX, default ``other``) and
 ``redistributable`` (default ``false``); rows carry that license.
 """
@@ -43,7 +49,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
-from unimed_cot.imaging import read_image_2d, read_label_image
+import numpy as np
+
+from unimed_cot.imaging import ImagingError, read_image_2d, read_label_image
 from unimed_cot.records import AnnotatedBox, Case, Dims, Image2D, SourceRecord
 
 from ._userdata import (
@@ -152,6 +160,8 @@ class Images2DBuilder(Builder):
         adopt_terms(self, record)
         labels, lesions = decode_labels(record)
         image = read_guarded(read_image_2d, record.image)
+        if record.extra_value("hu_offset"):
+            image = _to_hounsfield(image, float(record.extra_value("hu_offset")), record)
         label_map: Image2D | None = None
         if record.label is not None:
             label_map = read_guarded(read_label_image, record.label)
@@ -284,3 +294,15 @@ def _decode_boxes(record: SourceRecord) -> list[AnnotatedBox]:
         AnnotatedBox(label=str(label), box=(float(x1), float(y1), float(x2), float(y2)))
         for label, x1, y1, x2, y2 in raw
     ]
+
+
+def _to_hounsfield(image: Image2D, offset: float, record: SourceRecord) -> Image2D:
+    """Stored values + ``hu_offset`` = HU (float32), so that CT windows apply (DeepLesion's
+    16-bit PNGs hold HU + 32768: ``"hu_offset": -32768``)."""
+    if image.array.ndim != 2 or image.array.dtype == np.uint8:
+        raise ImagingError(
+            f"{record.case_id}: labels.json gives hu_offset, but {record.image.name} is not a "
+            f"16-bit grayscale image"
+        )
+    hounsfield = np.asarray(image.array, dtype=np.float32) + np.float32(offset)
+    return Image2D(array=hounsfield, spacing_mm=image.spacing_mm)

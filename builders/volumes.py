@@ -108,6 +108,10 @@ class VolumesBuilder(Builder):
     def records(self, root: Path) -> Iterator[SourceRecord]:
         self.check_root(root)
         table = read_labels_json(root, self)
+        if table.hu_offset is not None:
+            raise self.layout_error(
+                root, 'labels.json "hu_offset" is for 2D images; volumes carry their own scaling'
+            )
         cases = read_cases_csv(root, self)
         found, problems = self._list_images(root, table)
         label_files = self._list_labels(root)

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -192,3 +193,98 @@ def test_dicom_image_with_boxes(tmp_path: Path) -> None:
     expected = fx.scaled_box((10, 20, 40, 50), (int(ds.Rows), int(ds.Columns)), published)
     assert _regions(pixels) == {("nodule", expected)}
     assert np.asarray(pixels.images[0]).dtype == np.uint8
+
+
+def _deeplesion_style(root: Path) -> np.ndarray:
+    """A 2D chest CT slice stored as DeepLesion stores it: uint16 PNG of HU + 32768, with a lung
+    nodule and a liver lesion as boxes. Returns the HU image."""
+    (root / "images").mkdir(parents=True)
+    (root / "labels.json").write_text(
+        json.dumps(
+            {
+                "labels": {"1": "lung nodule", "2": "liver lesion"},
+                "modality": "CT",
+                "lesions": ["lung nodule", "liver lesion"],
+                "hu_offset": -32768,
+            }
+        )
+    )
+    hu = np.full((224, 224), -1000, np.int32)  # air
+    hu[20:204, 20:204] = 40  # soft tissue
+    hu[30:110, 30:200] = -800  # lungs
+    hu[60:70, 60:70] = 20  # the nodule
+    hu[150:170, 120:140] = 90  # the liver lesion
+    Image.fromarray((hu + 32768).astype(np.uint16)).save(root / "images" / "000089_01_01_037.png")
+    with (root / "boxes.csv").open("w", newline="") as handle:
+        csv.writer(handle).writerows(
+            [
+                ["image", "label", "x1", "y1", "x2", "y2"],
+                ["000089_01_01_037.png", "lung nodule", 60, 60, 70, 70],
+                ["000089_01_01_037.png", "liver lesion", 120, 150, 140, 170],
+            ]
+        )
+    return hu
+
+
+def test_deeplesion_style_hu_png_gets_ct_windows_per_question(tmp_path: Path) -> None:
+    _deeplesion_style(tmp_path / "src")
+    (record,) = _builder().records(tmp_path / "src")
+    pixels = _serialize(record)
+    # 224 px stays 224 (a multiple of 28): pixel values are the window's, unblended
+    assert pixels.window == "CT lung W1500 L-600"  # a lung lesion is present
+    lung = pixels.images[0]
+    assert lung[100, 100] == round((-800 + 1350) / 1500 * 255)  # lung parenchyma
+    assert lung[190, 190] == round((40 + 1350) / 1500 * 255)  # soft tissue
+    assert pixels.views is not None
+    window, (abdomen,) = pixels.views.for_labels({"liver lesion"})
+    assert window == "CT abdomen W400 L50"
+    assert abdomen[160, 130] == round((90 + 150) / 400 * 255)  # the lesion
+    assert abdomen[100, 100] == 0 and abdomen[5, 5] == 0  # lung and air below the window
+
+
+def test_deeplesion_style_build_records_each_questions_window(tmp_path: Path) -> None:
+    hu = _deeplesion_style(tmp_path / "src")
+    # a second slice with the liver lesion only: its questions get the abdomen window
+    Image.fromarray((hu + 32768).astype(np.uint16)).save(
+        tmp_path / "src" / "images" / "000097_01_01_055.png"
+    )
+    with (tmp_path / "src" / "boxes.csv").open("a", newline="") as handle:
+        csv.writer(handle).writerow(["000097_01_01_055.png", "liver lesion", 120, 150, 140, 170])
+    result = CliRunner().invoke(
+        app,
+        ["build", "--source", "images2d", "--input", str(tmp_path / "src"), "--out",
+         str(tmp_path / "ws"), "--no-progress"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = [
+        row
+        for path in sorted((tmp_path / "ws" / ".build" / "staged" / "images2d").glob("*.parquet"))
+        for row in pq.read_table(path).to_pylist()
+    ]
+    windows = {row["id"].split("/")[1]: set() for row in rows}
+    for row in rows:
+        windows[row["id"].split("/")[1]].add(row["window"])
+        if "lung nodule" in {r["label"] for r in row["regions"]}:
+            assert row["window"] == "CT lung W1500 L-600"
+    assert windows == {
+        "000089_01_01_037": {"CT lung W1500 L-600"},
+        "000097_01_01_055": {"CT abdomen W400 L50"},
+    }
+    liver_only = next(row for row in rows if row["id"].startswith("images2d/000097"))
+    data = liver_only["images"][0]["bytes"]
+    png = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert png[160, 130] == round((90 + 150) / 400 * 255)
+
+
+def test_hu_offset_needs_ct_and_a_16_bit_image(tmp_path: Path) -> None:
+    _deeplesion_style(tmp_path / "src")
+    _edit(tmp_path / "src", modality="X-ray")
+    with pytest.raises(SourceLayoutError, match='"hu_offset" must be a number'):
+        list(_builder().records(tmp_path / "src"))
+    _edit(tmp_path / "src", modality="CT")
+    Image.fromarray(np.zeros((224, 224), np.uint8)).save(
+        tmp_path / "src" / "images" / "000089_01_01_037.png"
+    )
+    (record,) = _builder().records(tmp_path / "src")
+    with pytest.raises(ImagingError, match="not a 16-bit grayscale image"):
+        _builder().load(record)

@@ -155,6 +155,7 @@ def test_terms_come_from_labels_json(tmp_path: Path, source: Path) -> None:
         (lambda root: _edit(root, lesions=["kidney cyst"]), "are not label names"),
         (lambda root: _edit(root, license="CC BY 4.0!"), "not an SPDX id"),
         (lambda root: _edit(root, redistributable="yes"), "must be true or false"),
+        (lambda root: _edit(root, hu_offset=-32768), '"hu_offset" is for 2D images'),
         (lambda root: shutil.rmtree(root / "images"), "images/ is missing"),
         (lambda root: (root / "cases.csv").write_text("id,patient\nx,y\n"), "cases.csv columns"),
         (lambda root: (root / "cases.csv").write_text("case,patient_id,split\nx,y,dev\n"), "dev"),

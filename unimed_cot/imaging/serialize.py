@@ -11,8 +11,9 @@ the radiological view), windowed (CT: the preset of the structures the label map
 ``slice_size`` square. Labels follow the same path with nearest-neighbour sampling, and regions
 are derived on the published stack.
 
-2D: resized to a Qwen-fixed size with the aspect kept; 8-bit pixels are kept as they are, other
-depths are clipped to their 1st-99th percentile.
+2D: resized to a Qwen-fixed size with the aspect kept; 8-bit pixels are kept as they are, CT in
+HU (a source that declares it, e.g. DeepLesion's offset PNGs) gets CT presets like a volume,
+other depths are clipped to their 1st-99th percentile.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from .slicing import (
     pick_uniform,
     region_spans,
 )
-from .views import CtWindowViews
+from .views import CtWindowViews, ct_views_2d
 from .window import (
     CT_AIR_HU,
     CT_BODY_HU,
@@ -337,7 +338,16 @@ def _serialize_image(case: Case, image: Image2D, config: SerializeConfig) -> Ser
     new_h, new_w = qwen_fixed_size(
         height, width, max_side=config.max_side_2d, min_side=config.min_side_2d
     )
-    if array.dtype == np.uint8:
+    views: CtWindowViews | None = None
+    if (
+        array.ndim == 2
+        and is_ct(case.record.modality)
+        and case.record.extra_value("intensity") == "hu"
+    ):
+        views = ct_views_2d(case, array, (new_h, new_w))
+        published, window = views.default_images[0], views.default.describe()
+        case.history.append(f"window choice: {views.default.name} (from annotated areas)")
+    elif array.dtype == np.uint8:
         published = np.asarray(resize_intensity(array, new_h, new_w), dtype=np.uint8)
         window = ""
     elif np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating):
@@ -393,6 +403,7 @@ def _serialize_image(case: Case, image: Image2D, config: SerializeConfig) -> Ser
         window=window,
         regions=[*regions.regions, *box_regions],
         orientation_known=False,
+        views=views,
     )
 
 

@@ -7,7 +7,8 @@ preset instead: the question's evidence labels vote with the same rule, restrict
 Views are rendered on demand, once per preset, from the slices the case already picked, so a
 case whose questions all agree with its window costs nothing extra. The choice is recorded on
 every row (``window``). Labels that no preset recognises keep the case's window, which was
-chosen with the whole label map as context.
+chosen with the whole label map as context. 2D CT in HU (``ct_views_2d``) works the same way,
+with annotated areas voting instead of volumes.
 """
 
 from __future__ import annotations
@@ -15,9 +16,20 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
-from unimed_cot.records import UInt8Array
+import numpy as np
+import numpy.typing as npt
 
-from .window import WindowPreset, choose_ct_window, window_group
+from unimed_cot.records import Case, Image2D, UInt8Array
+
+from .resize import resize_intensity
+from .window import (
+    WindowPreset,
+    choose_ct_preset,
+    choose_ct_window,
+    to_unit,
+    unit_to_uint8,
+    window_group,
+)
 
 
 @dataclass(slots=True)
@@ -62,3 +74,36 @@ class CtWindowViews:
         if preset.name not in self._rendered:
             self._rendered[preset.name] = self.render(preset)
         return self._rendered[preset.name]
+
+
+def ct_views_2d(
+    case: Case, hounsfield: npt.NDArray[np.generic], size: tuple[int, int]
+) -> CtWindowViews:
+    """A 2D CT image in HU under the preset of its annotated structures (areas vote, as
+    volumes do for a 3D case), other presets on demand for questions about other structures."""
+    areas: dict[str, float] = {}
+    label_map = case.label_map
+    if isinstance(label_map, Image2D):
+        counts = np.bincount(np.asarray(label_map.array, dtype=np.int64).ravel())
+        for value, name in case.labels.items():
+            if 0 < value < counts.size and counts[value]:
+                areas[name] = areas.get(name, 0.0) + float(counts[value])
+    for annotation in case.boxes:
+        x1, y1, x2, y2 = annotation.box
+        areas[annotation.label] = areas.get(annotation.label, 0.0) + (x2 - x1) * (y2 - y1)
+    if areas:
+        preset, _ = choose_ct_window(areas, case.lesion_labels)
+    else:
+        preset = choose_ct_preset(case.labels.values())
+
+    def render(preset: WindowPreset) -> list[UInt8Array]:
+        unit = to_unit(hounsfield, preset.low, preset.high)
+        return [unit_to_uint8(np.asarray(resize_intensity(unit, *size)))]
+
+    return CtWindowViews(
+        default=preset,
+        default_images=render(preset),
+        volumes_ml=areas,  # areas in source pixels: only their ratios vote
+        lesions=frozenset(case.lesion_labels),
+        render=render,
+    )
