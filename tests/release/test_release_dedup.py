@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from unimed_cot.cli import app
 from unimed_cot.errors import UsageError
 from unimed_cot.release.dedup import naive_near_pairs, near_pairs
+from unimed_cot.release.files import sha256_file
 from unimed_cot.release.hashing import (
     ImageHash,
     hash_image_bytes,
@@ -122,6 +123,7 @@ def test_planted_benchmark_near_duplicate_loses_exactly_that_row(
         "dropped_train_rows": 1,
         "matching_rows_in_validation_or_test": 0,
         "hash_list": "decontamination/bench-test-images.txt",
+        "hash_list_sha256": sha256_file(workspace / "decontamination" / "bench-test-images.txt"),
     }
     assert validate_release(workspace).ok  # re-checked from the kept hash list
     card = (workspace / "README.md").read_text()
@@ -164,6 +166,12 @@ def test_planted_benchmark_near_duplicate_loses_exactly_that_row(
     problems = validate_release(workspace).problems
     assert [(p.where, p.what) for p in problems] == [
         (f"row {victim['id']}", "training row matches an image of benchmark bench")
+    ]
+    manifest["screening"]["decontamination"]["benchmarks"]["bench"]["hash_list_sha256"] = "0" * 64
+    manifest_path.write_text(json.dumps(manifest))
+    problems = validate_release(workspace).problems
+    assert ("decontamination/bench.txt", "sha256 differs from manifest.json") in [
+        (p.where, p.what) for p in problems
     ]
 
 

@@ -175,6 +175,7 @@ def publish(
     contaminated = decontaminate(rows, hashes, split_of, benchmarks, threshold=threshold)
     for name, path in write_benchmark_lists(workspace, benchmarks).items():
         contaminated.report["benchmarks"][name]["hash_list"] = path
+        contaminated.report["benchmarks"][name]["hash_list_sha256"] = sha256_file(workspace / path)
     dropped = {**duplicates.dropped, **contaminated.dropped}
     rows = [row for row in rows if row.id not in dropped]
     stripped, licenses = annotation_only(rows, workspace)

@@ -176,8 +176,12 @@ def _benchmark_hashes(
         listed = entry.get("hash_list") if isinstance(entry, dict) else None
         if not listed:
             continue  # a release published before the lists were kept
+        file = path / str(listed)
+        expected = entry.get("hash_list_sha256")
+        if expected and file.is_file() and sha256_file(file) != expected:
+            report.add(str(listed), "sha256 differs from manifest.json")
         try:
-            found[name] = [value for _, value in read_hash_list(path / str(listed))]
+            found[name] = [value for _, value in read_hash_list(file)]
         except UsageError as error:
             report.add(str(listed), f"benchmark hash list unreadable: {error}")
     return found
