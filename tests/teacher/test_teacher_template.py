@@ -22,7 +22,7 @@ from unimed_cot.teacher import (
     render_reasoning,
     validate_reply,
 )
-from unimed_cot.teacher.template import load_phrasebook
+from unimed_cot.teacher.template import compose_trace, load_phrasebook
 
 MakeSample = Callable[..., Sample]
 
@@ -83,6 +83,7 @@ def test_prompt_sha_is_the_phrasebook_hash() -> None:
 SLOTS = {
     "orient_3d": {"modality", "plane", "a_plane", "k"},
     "orient_2d": {"modality", "a_modality"},
+    "window": {"view", "name", "a_name", "A_name", "width", "level"},
     "locate": {"label", "ref"},
     "locate_lesion": {"a_label", "ref", "host_clause"},
     "locate_many": {"refs"},
@@ -176,3 +177,15 @@ def test_template_replies_always_validate(
         trace = validate_reply(teacher.complete(build_request(sample, with_images=False)), sample)
         reasoning = render_reasoning(trace, sample)
         assert set(find_boxes(reasoning)) <= {tuple(r.box) for r in sample.regions}
+
+
+def test_the_orient_step_names_the_ct_window_the_question_is_shown_in(sample_3d: Sample) -> None:
+    from dataclasses import replace
+
+    def first_step(window: str) -> str:
+        pixels = replace(sample_3d.pixels, window=window)
+        return compose_trace(replace(sample_3d, pixels=pixels)).steps[0].text
+
+    lung = first_step("CT lung W1500 L-600")
+    assert "lung window" in lung and "1500" in lung and "-600" in lung
+    assert "window" not in first_step("MR percentile p1-p99")  # percentiles are no preset

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 from collections.abc import Mapping
 from functools import cache
 from importlib.resources import files
@@ -52,6 +53,10 @@ class TemplateTeacher:
         return compose_trace(request.sample).model_dump_json()
 
 
+# The published window string of a CT preset (``WindowPreset.describe``).
+_CT_PRESET = re.compile(r"CT (?P<name>[a-z]+) W(?P<width>[-\d.]+) L(?P<level>[-\d.]+)")
+
+
 def compose_trace(sample: Sample) -> Trace:
     """2-5 steps: orient, locate the evidence, reason from the facts, conclude."""
     writer = _Writer(sample, seeded_random(sample.id, "template-teacher"))
@@ -85,17 +90,33 @@ class _Writer:
     def orient(self) -> TraceStep:
         sample = self.sample
         if sample.dims == 2:
-            return self.say(
+            step = self.say(
                 "orient_2d", modality=sample.modality, a_modality=with_article(sample.modality)
             )
-        plane = sample.pixels.plane or "cross-sectional"
-        return self.say(
-            "orient_3d",
-            modality=sample.modality,
-            plane=plane,
-            a_plane=with_article(plane),
-            k=str(len(sample.pixels.images)),
-        )
+        else:
+            plane = sample.pixels.plane or "cross-sectional"
+            step = self.say(
+                "orient_3d",
+                modality=sample.modality,
+                plane=plane,
+                a_plane=with_article(plane),
+                k=str(len(sample.pixels.images)),
+            )
+        preset = _CT_PRESET.fullmatch(sample.pixels.window)
+        if preset is not None:  # the window this question's pixels are shown in (imaging.views)
+            view = "slices are" if sample.dims == 3 else "image is"
+            name = preset["name"]
+            window = self.say(
+                "window",
+                view=view,
+                name=name,
+                a_name=with_article(name),
+                A_name=with_article(name).capitalize(),
+                width=preset["width"],
+                level=preset["level"],
+            )
+            step = TraceStep(text=f"{step.text} {window.text}", cites=step.cites)
+        return step
 
     def locate(self) -> list[TraceStep]:
         if not self.evidence:
