@@ -205,7 +205,9 @@ def export_release(release: Path, *, fmt: str, out: Path) -> ExportReport:
     seen: set[str] = set()
     for shard in sorted(manifest["shards"], key=lambda s: str(s["path"])):
         stem = f"{shard['config']}-{Path(str(shard['path'])).stem}"
-        rows = list(_rows_with_crops(read_table(release / str(shard["path"])), report))
+        table = read_table(release / str(shard["path"]))
+        # LLaMA-Factory and verl rows carry no crops (see exports_trainers): none are cut
+        rows = list(_rows_with_crops(table, report, crops=fmt in ("unireason", "trl")))
         if not rows:
             continue
         if fmt == "unireason":
@@ -220,15 +222,15 @@ def export_release(release: Path, *, fmt: str, out: Path) -> ExportReport:
 
 
 def _rows_with_crops(
-    table: pa.Table, report: ExportReport
+    table: pa.Table, report: ExportReport, *, crops: bool = True
 ) -> Iterator[tuple[dict[str, Any], list[bytes], list[list[bytes]]]]:
     for row in table.to_pylist():
         images = [image["bytes"] for image in row["images"] or []]
         if not images:
             report.skipped_without_pixels += 1
             continue
-        crops = [box_crops(images, box) for box in find_boxes(row["reasoning"])]
-        yield row, images, crops
+        boxes = find_boxes(row["reasoning"]) if crops else []
+        yield row, images, [box_crops(images, box) for box in boxes]
 
 
 def _write_unireason(
