@@ -162,14 +162,12 @@ def run_publish_command(
 def run_validate_command(
     directory: Path, *, json_report: Path | None = None, benchmarks: Sequence[Path] = ()
 ) -> None:
-    from unimed_cot.release.hashing import load_hashes
     from unimed_cot.release.hub import REPO_ID, download_release
+    from unimed_cot.release.screening import load_benchmarks
     from unimed_cot.release.validate import format_problems, validate_release
 
-    extra = {}  # read first: a wrong benchmark path is a usage error, before any download
-    for path in benchmarks:
-        named, _ = load_hashes(path)
-        extra[path.stem or str(path)] = [value for _, value in named]
+    # read first: a wrong benchmark path is a usage error, before any download
+    extra = {name: values for name, values, _ in load_benchmarks(benchmarks)}
 
     if not directory.exists() and REPO_ID.match(directory.as_posix()):
         directory = download_release(directory.as_posix())

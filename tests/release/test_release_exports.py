@@ -95,14 +95,18 @@ def test_unireason_export_has_the_reference_columns_and_types(
     assert loaded["train"].num_rows == 34
 
 
-def test_trl_export_loads_with_images_in_order(workspace: Path, tmp_path: Path) -> None:
+def _published_and_exported(workspace: Path, fmt: str, out: Path) -> str:
+    """Publish the workspace, export it as ``fmt`` through the CLI; the command's output."""
     publish(workspace, version="0.1.0")
-    out = tmp_path / "trl"
-    result = CliRunner().invoke(
-        app, ["export", str(workspace), "--format", "trl", "--out", str(out)]
-    )
+    result = CliRunner().invoke(app, ["export", str(workspace), "--format", fmt, "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "exported 34 rows" in result.output
+    return result.output
+
+
+def test_trl_export_loads_with_images_in_order(workspace: Path, tmp_path: Path) -> None:
+    out = tmp_path / "trl"
+    output = _published_and_exported(workspace, "trl", out)
+    assert "exported 34 rows" in output
     import datasets
 
     ds = datasets.load_dataset("parquet", data_files=str(out / "*.parquet"))["train"]
@@ -122,12 +126,8 @@ def test_export_errors_are_usage_errors(workspace: Path) -> None:
 
 
 def test_llamafactory_export_follows_its_sharegpt_layout(workspace: Path, tmp_path: Path) -> None:
-    publish(workspace, version="0.1.0")
     out = tmp_path / "lf"
-    result = CliRunner().invoke(
-        app, ["export", str(workspace), "--format", "llamafactory", "--out", str(out)]
-    )
-    assert result.exit_code == 0, result.output
+    _published_and_exported(workspace, "llamafactory", out)
     info = json.loads((out / "dataset_info.json").read_text())
     assert info and all(
         entry["formatting"] == "sharegpt"

@@ -63,6 +63,12 @@ def qwen_fixed_size(
     return new_h, new_w
 
 
+def square_fov_shape(rows: int, cols: int, *, row_mm: float, col_mm: float) -> tuple[int, int]:
+    """The (rows, cols) of a ``rows`` x ``cols`` slice padded to a square field of view."""
+    side_mm = max(rows * row_mm, cols * col_mm)
+    return max(rows, round(side_mm / row_mm)), max(cols, round(side_mm / col_mm))
+
+
 def pad_to_square_fov(
     image: npt.NDArray[Any], *, row_mm: float, col_mm: float, value: float
 ) -> tuple[npt.NDArray[Any], tuple[int, int]]:
@@ -71,9 +77,7 @@ def pad_to_square_fov(
     The slice stays centred. Returns the padded array and the padded (rows, cols) count.
     """
     rows, cols = image.shape[:2]
-    side_mm = max(rows * row_mm, cols * col_mm)
-    target_rows = max(rows, round(side_mm / row_mm))
-    target_cols = max(cols, round(side_mm / col_mm))
+    target_rows, target_cols = square_fov_shape(rows, cols, row_mm=row_mm, col_mm=col_mm)
     top = (target_rows - rows) // 2
     left = (target_cols - cols) // 2
     pad = [(top, target_rows - rows - top), (left, target_cols - cols - left)]

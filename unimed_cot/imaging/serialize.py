@@ -38,7 +38,13 @@ from .annotations import regions_from_boxes
 from .errors import ImagingError, LabelMismatchError
 from .regions import BodyFrame, RegionExtraction, extract_regions
 from .resample import resample_pair
-from .resize import pad_to_square_fov, qwen_fixed_size, resize_intensity, resize_labels
+from .resize import (
+    pad_to_square_fov,
+    qwen_fixed_size,
+    resize_intensity,
+    resize_labels,
+    square_fov_shape,
+)
 from .slicing import (
     LabelStats,
     body_above,
@@ -195,9 +201,7 @@ def _serialize_volume(case: Case, image: Volume, config: SerializeConfig) -> Ser
         return rendered
 
     images = render(low, high)
-    padded_shape = pad_to_square_fov(
-        np.zeros(volume.shape[1::-1], np.uint8), row_mm=row_mm, col_mm=col_mm, value=0
-    )[1]
+    padded_shape = square_fov_shape(volume.shape[1], volume.shape[0], row_mm=row_mm, col_mm=col_mm)
     label_slices = []
     if label_map is not None:
         for index in picked:

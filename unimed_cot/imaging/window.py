@@ -48,6 +48,14 @@ CT_PRESETS: dict[str, WindowPreset] = {
     )
 }
 
+_BY_DESCRIPTION = {preset.describe(): preset for preset in CT_PRESETS.values()}
+
+
+def preset_of(window: str) -> WindowPreset | None:
+    """The CT preset a published ``window`` string names (``WindowPreset.describe``), if any."""
+    return _BY_DESCRIPTION.get(window)
+
+
 # Background values: what lies outside the body / field of view.
 CT_AIR_HU = -1000.0
 # CT foreground (body) threshold: above air and lung parenchyma's darkest parts.

@@ -26,7 +26,7 @@ import numpy as np
 
 from .dedup import near_pairs
 from .hashing import HashCache, ImageHash, stack_hash
-from .screening import DEFAULT_THRESHOLD
+from .screening import DEFAULT_THRESHOLD, benchmark_pairs
 
 BALANCE_TOLERANCE = 0.25
 BALANCE_MIN_ROWS = 50
@@ -50,7 +50,6 @@ class Audit:
     letters: dict[str, Counter[str]] = field(default_factory=dict)
     expected: dict[str, dict[str, float]] = field(default_factory=dict)
     letter_rows: Counter[str] = field(default_factory=Counter)
-    train_images: dict[ImageHash, list[str]] = field(default_factory=dict)  # -> row ids
 
     def observe(self, row: dict[str, Any], images: Sequence[bytes], config: str) -> None:
         """Keep what the release-wide checks need from one row (its images already decode)."""
@@ -68,9 +67,6 @@ class Audit:
             hashed = [self.cache.get(data) for data in images]
         except ValueError:
             return  # undecodable images are reported by the row checks
-        if row.get("split") == "train":
-            for _, value in hashed:
-                self.train_images.setdefault(value, []).append(str(row.get("id")))
         self.items.append(
             (
                 str(row.get("id")),
@@ -92,8 +88,14 @@ class Audit:
         """Report near duplicates across splits, training rows that match a benchmark, and
         unbalanced answer letters."""
         self._near_duplicates(report, threshold)
-        for name, values in sorted((benchmarks or {}).items()):
-            self._benchmark_hits(report, threshold, name, values)
+        if benchmarks:
+            train_images: dict[ImageHash, list[str]] = {}  # -> row ids, from the kept hashes
+            for row_id, split, _, _, shas, _ in self.items:
+                if split == "train":
+                    for sha in shas:
+                        train_images.setdefault(self.cache.of_sha(sha), []).append(row_id)
+            for name, values in sorted(benchmarks.items()):
+                self._benchmark_hits(report, threshold, name, values, train_images)
         for config, counts in sorted(self.letters.items()):
             if self.letter_rows[config] < BALANCE_MIN_ROWS:
                 continue
@@ -130,19 +132,18 @@ class Audit:
                         f"near-duplicate images in {first[1]} and {other[1]} (different groups)",
                     )
 
+    @staticmethod
     def _benchmark_hits(
-        self, report: _Report, threshold: int, name: str, values: Sequence[ImageHash]
+        report: _Report,
+        threshold: int,
+        name: str,
+        values: Sequence[ImageHash],
+        train_images: Mapping[ImageHash, list[str]],
     ) -> None:
-        keys = list(self.train_images)
+        keys = list(train_images)
         if not keys or not values:
             return
-        pairs = near_pairs(
-            np.array([k.phash for k in keys], dtype=np.uint64),
-            np.array([k.dhash for k in keys], dtype=np.uint64),
-            threshold,
-            other_phash=np.array([v.phash for v in values], dtype=np.uint64),
-            other_dhash=np.array([v.dhash for v in values], dtype=np.uint64),
-        )
-        hits = sorted({r for i in np.unique(pairs[:, 0]) for r in self.train_images[keys[int(i)]]})
+        pairs = benchmark_pairs(keys, values, threshold)
+        hits = sorted({r for i in np.unique(pairs[:, 0]) for r in train_images[keys[int(i)]]})
         for row_id in hits:
             report.add(f"row {row_id}", f"training row matches an image of benchmark {name}")

@@ -26,6 +26,7 @@ from .features import ROW_FEATURES
 from .files import write_text_atomic
 from .shards import CONFIGS
 from .splits import SPLITS
+from .staging import zero_usage
 
 PRETTY_NAME = "UniMed-CoT"
 DEFAULT_CONFIG = "all"
@@ -256,12 +257,11 @@ def _cell(value: object) -> str:
 
 def _teacher_usage(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Per source: what the LLM teacher's replies cost, published and rejected questions."""
-    empty = {"questions": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
     return [
         {
             "source": source,
-            "published": {**empty, **(entry.get("published") or {})},
-            "not_published": {**empty, **(entry.get("not_published") or {})},
+            "published": {**zero_usage(), **(entry.get("published") or {})},
+            "not_published": {**zero_usage(), **(entry.get("not_published") or {})},
         }
         for source, entry in sorted((manifest.get("teacher_usage") or {}).items())
     ]

@@ -120,6 +120,10 @@ class HashCache:
     def __len__(self) -> int:
         return len(self._by_sha)
 
+    def of_sha(self, sha: str) -> ImageHash:
+        """The hashes of an image already seen by ``get``, by its sha256."""
+        return self._by_sha[sha]
+
     def get(self, data: bytes) -> tuple[str, ImageHash]:
         """(sha256, hashes) of ``data``.
 

@@ -76,9 +76,7 @@ def rebuild_case_images(builder: Any, record: Any, settings: dict[str, Any]) -> 
     known = {f.name for f in fields(SerializeConfig)}
     config = SerializeConfig(**{k: v for k, v in settings.items() if k in known})
     pixels = serialize_case(normalize_case(builder.load(record)), config)
-    views = {pixels.window: pixels.images}
-    if pixels.views is not None:
-        views |= pixels.views.all_views()
+    views = pixels.views.all_views() if pixels.views else {pixels.window: pixels.images}
     return [[encode_png(image) for image in images] for images in views.values()]
 
 

@@ -34,7 +34,6 @@ from unimed_cot.errors import ReleaseError, UsageError
 from .card import write_card
 from .changelog import write_changelog
 from .files import sha256_file
-from .hashing import ImageHash, load_hashes
 from .licensing import annotation_only
 from .manifest import (
     MANIFEST_NAME,
@@ -59,6 +58,7 @@ from .screening import (
     decontaminate,
     find_duplicates,
     hash_rows,
+    load_benchmarks,
     write_benchmark_lists,
 )
 from .shards import DEFAULT_MAX_SHARD_BYTES, id_sort_key, plan_shards, write_shard
@@ -153,7 +153,7 @@ def publish(
         raise ReleaseError(f"max shard size must be positive, got {max_shard_bytes} bytes")
     if not 0 <= threshold < 64:
         raise UsageError(f"the near-duplicate threshold must be 0..63 bits, got {threshold}")
-    benchmarks = _load_benchmarks(decontaminate_against)
+    benchmarks = load_benchmarks(decontaminate_against)
     if not staged_files(workspace):
         raise ReleaseError(
             f"nothing is staged in {workspace / '.build' / 'staged'}: "
@@ -287,20 +287,6 @@ def assign_row_splits(
         fixed = {g: split_of.get(g) or official.get(g, "") for g in groups}
         split_of.update(assign_splits(groups, ratios=ratios, seed=seed, official=fixed))
     return split_of
-
-
-def _load_benchmarks(paths: Sequence[Path]) -> list[tuple[str, list[ImageHash], int]]:
-    """``(name, hashes, unreadable files)`` per benchmark path; names made unique."""
-    benchmarks: list[tuple[str, list[ImageHash], int]] = []
-    names: set[str] = set()
-    for path in paths:
-        named, unreadable = load_hashes(Path(path))
-        name = Path(path).stem or str(path)
-        while name in names:
-            name += "+"
-        names.add(name)
-        benchmarks.append((name, [value for _, value in named], len(unreadable)))
-    return benchmarks
 
 
 def _check_unique_ids(rows: Sequence[StagedRow]) -> None:

@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from unimed_cot.errors import ReleaseError
 
 from .dedup import near_pairs
-from .hashing import HashCache, ImageHash, stack_hash, write_hash_list
+from .hashing import HashCache, ImageHash, load_hashes, stack_hash, write_hash_list
 from .splits import SPLITS
 from .staging import StagedRow
 
@@ -166,6 +166,39 @@ def find_duplicates(
     return outcome
 
 
+def benchmark_pairs(
+    images: Sequence[ImageHash], benchmark: Sequence[ImageHash], threshold: int
+) -> np.ndarray:
+    """Pairs ``(i, j)``: ``images[i]`` within ``threshold`` bits of ``benchmark[j]`` on both
+    hashes (``decontaminate`` at publish, the same check again in ``validate``)."""
+    return near_pairs(
+        np.array([v.phash for v in images], dtype=np.uint64),
+        np.array([v.dhash for v in images], dtype=np.uint64),
+        threshold,
+        other_phash=np.array([v.phash for v in benchmark], dtype=np.uint64),
+        other_dhash=np.array([v.dhash for v in benchmark], dtype=np.uint64),
+    )
+
+
+def load_benchmarks(paths: Sequence[Path]) -> list[tuple[str, list[ImageHash], int]]:
+    """``(name, hashes, unreadable files)`` per benchmark path (a folder of images or a hash
+    list file); names are the paths' stems, made unique.
+
+    Raises:
+        UsageError: when a path does not exist or is not readable as either.
+    """
+    benchmarks: list[tuple[str, list[ImageHash], int]] = []
+    names: set[str] = set()
+    for path in paths:
+        named, unreadable = load_hashes(Path(path))
+        name = Path(path).stem or str(path)
+        while name in names:
+            name += "+"
+        names.add(name)
+        benchmarks.append((name, [value for _, value in named], len(unreadable)))
+    return benchmarks
+
+
 def decontaminate(
     rows: Sequence[StagedRow],
     hashes: Mapping[str, RowImages],
@@ -185,17 +218,9 @@ def decontaminate(
         for value in set(hashes[row.id].slices):
             slices[value].append(row)
     keys = list(slices)
-    phash = np.array([k.phash for k in keys], dtype=np.uint64)
-    dhash = np.array([k.dhash for k in keys], dtype=np.uint64)
     per_benchmark: dict[str, dict[str, int]] = {}
     for name, values, unreadable in benchmarks:
-        pairs = near_pairs(
-            phash,
-            dhash,
-            threshold,
-            other_phash=np.array([v.phash for v in values], dtype=np.uint64),
-            other_dhash=np.array([v.dhash for v in values], dtype=np.uint64),
-        )
+        pairs = benchmark_pairs(keys, values, threshold)
         hit_rows = {r.id: r for i in np.unique(pairs[:, 0]) for r in slices[keys[int(i)]]}
         train = [rid for rid, r in hit_rows.items() if split_of[r.group_id] == "train"]
         for rid in train:

@@ -189,6 +189,11 @@ def serialize_settings(workspace: Path, source: str) -> dict[str, object]:
     return {"build_identity": identity}
 
 
+def zero_usage() -> dict[str, Any]:
+    """The figures of one ``teacher_usage`` entry before anything is counted."""
+    return {"questions": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
+
+
 def teacher_usage(workspace: Path, published: Collection[str]) -> dict[str, Any]:
     """Tokens and cost behind the published rows, from the build's usage ledger.
 
@@ -207,9 +212,7 @@ def teacher_usage(workspace: Path, published: Collection[str]) -> dict[str, Any]
             except (ValueError, KeyError, TypeError):
                 continue  # a damaged ledger line costs a figure, never the publish
             kind = "published" if row_id in published else "not_published"
-            entry = by_source.setdefault(path.parent.name, {}).setdefault(
-                kind, {"questions": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
-            )
+            entry = by_source.setdefault(path.parent.name, {}).setdefault(kind, zero_usage())
             entry["questions"] += 1
             entry["prompt_tokens"] += tokens[0]
             entry["completion_tokens"] += tokens[1]

@@ -11,7 +11,6 @@ made and is never logged, cached or put into an error message.
 from __future__ import annotations
 
 import asyncio
-import functools
 import threading
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
@@ -150,8 +149,9 @@ class OpenAITeacher:
                 return hit.raw, stats
         raw, prompt_tokens, completion_tokens = await self._send(messages, stats)
         stats.requests_sent += 1
-        stats.usage += self.prices.usage(settings.model, prompt_tokens, completion_tokens)
-        stats.produced += self.prices.usage(settings.model, prompt_tokens, completion_tokens)
+        spent = self.prices.usage(settings.model, prompt_tokens, completion_tokens)
+        stats.usage += spent
+        stats.produced += spent
         if self.cache is not None:
             self.cache.put(
                 key,
@@ -279,8 +279,7 @@ def _aiohttp_transport() -> Any:
         return None
 
 
-@functools.cache
-def _schema() -> dict[str, Any]:  # built once: pydantic's schema generation is not cheap
+def _schema() -> dict[str, Any]:
     from unimed_cot.schemas import Trace
 
     return Trace.model_json_schema()

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import random
-import re
 from collections.abc import Mapping
 from functools import cache
 from importlib.resources import files
 
 import yaml
 
+from unimed_cot.imaging.window import preset_of
 from unimed_cot.questions import describe_size, seeded_random, with_article
 from unimed_cot.records import QuestionFamily, Region, Sample
 from unimed_cot.schemas import Trace, TraceStep
@@ -51,10 +51,6 @@ class TemplateTeacher:
     def complete(self, request: TeacherRequest) -> str:
         """The JSON of the composed trace (the request's messages are not needed)."""
         return compose_trace(request.sample).model_dump_json()
-
-
-# The published window string of a CT preset (``WindowPreset.describe``).
-_CT_PRESET = re.compile(r"CT (?P<name>[a-z]+) W(?P<width>[-\d.]+) L(?P<level>[-\d.]+)")
 
 
 def compose_trace(sample: Sample) -> Trace:
@@ -102,18 +98,16 @@ class _Writer:
                 a_plane=with_article(plane),
                 k=str(len(sample.pixels.images)),
             )
-        preset = _CT_PRESET.fullmatch(sample.pixels.window)
+        preset = preset_of(sample.pixels.window)
         if preset is not None:  # the window this question's pixels are shown in (imaging.views)
-            view = "slices are" if sample.dims == 3 else "image is"
-            name = preset["name"]
             window = self.say(
                 "window",
-                view=view,
-                name=name,
-                a_name=with_article(name),
-                A_name=with_article(name).capitalize(),
-                width=preset["width"],
-                level=preset["level"],
+                view="slices are" if sample.dims == 3 else "image is",
+                name=preset.name,
+                a_name=with_article(preset.name),
+                A_name=with_article(preset.name).capitalize(),
+                width=f"{preset.width:g}",
+                level=f"{preset.level:g}",
             )
             step = TraceStep(text=f"{step.text} {window.text}", cites=step.cites)
         return step
