@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from unimed_cot.boxes import render_box
-from unimed_cot.release.features import rows_to_table, write_parquet
+from unimed_cot.store.features import rows_to_table, write_parquet
 
 PROMPT_SHA = hashlib.sha256(b"prompt template v1").hexdigest()
 

@@ -15,8 +15,8 @@ from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard
 
 from unimed_cot.release.card import card_template, hub_license, render_card, size_category
-from unimed_cot.release.features import ROW_FEATURES
 from unimed_cot.release.publish import publish
+from unimed_cot.store.features import ROW_FEATURES
 
 
 def _header(release: Path) -> dict:

@@ -16,7 +16,6 @@ from typer.testing import CliRunner
 from unimed_cot.cli import app
 from unimed_cot.errors import UsageError
 from unimed_cot.release.dedup import naive_near_pairs, near_pairs
-from unimed_cot.release.files import sha256_file
 from unimed_cot.release.hashing import (
     ImageHash,
     hash_image_bytes,
@@ -26,6 +25,7 @@ from unimed_cot.release.hashing import (
 )
 from unimed_cot.release.publish import publish
 from unimed_cot.release.validate import validate_release
+from unimed_cot.store.files import sha256_file
 
 
 def _decode(data: bytes) -> np.ndarray:

@@ -11,14 +11,14 @@ import pyarrow.parquet as pq
 import pytest
 from datasets import Features, Image, List, Value
 
-from unimed_cot.release.features import (
+from unimed_cot.schemas import Row
+from unimed_cot.store.features import (
     ROW_FEATURES,
     read_table,
     rows_to_table,
     table_to_rows,
     write_parquet,
 )
-from unimed_cot.schemas import Row
 
 RowFactory = Callable[..., dict[str, Any]]
 

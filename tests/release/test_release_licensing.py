@@ -14,12 +14,12 @@ from typer.testing import CliRunner
 
 from unimed_cot.cli import app
 from unimed_cot.errors import UsageError
-from unimed_cot.pipeline.workspace import Workspace
-from unimed_cot.release.files import sha256_file
 from unimed_cot.release.hydrate import hydrate
 from unimed_cot.release.publish import publish
 from unimed_cot.release.rowindex import read_row_index
 from unimed_cot.release.validate import format_problems, validate_release
+from unimed_cot.store.files import sha256_file
+from unimed_cot.store.workspace import Workspace
 
 
 def _images_by_id(release: Path) -> dict[str, list[bytes]]:

@@ -157,7 +157,7 @@ def test_load_dataset_reads_both_configs(
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     import datasets
 
-    from unimed_cot.release.features import ROW_FEATURES
+    from unimed_cot.store.features import ROW_FEATURES
 
     publish(workspace, version="0.1.0")
     expected = {

@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 from unimed_cot.cli import app
 from unimed_cot.demo.phantom import generate_phantom
 from unimed_cot.pipeline import BuildConfig, run_build
-from unimed_cot.pipeline.workspace import Workspace
 from unimed_cot.release.publish import publish
+from unimed_cot.store.workspace import Workspace
 from unimed_cot.teacher import TeacherSettings
 
 SECRET = "sk-build-secret-0987654321"

@@ -2,6 +2,5 @@
 
 from .config import DEFAULT_SALT, BuildConfig
 from .run import BuildReport, run_build
-from .workspace import Workspace
 
-__all__ = ["DEFAULT_SALT", "BuildConfig", "BuildReport", "Workspace", "run_build"]
+__all__ = ["DEFAULT_SALT", "BuildConfig", "BuildReport", "run_build"]

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from unimed_cot.builders import Builder, get_builder
 from unimed_cot.errors import UsageError
 from unimed_cot.records import SourceRecord
+from unimed_cot.store import Workspace
 from unimed_cot.teacher import (
     CACHE_FILE,
     OpenAITeacher,
@@ -33,7 +34,6 @@ from unimed_cot.teacher import (
 
 from .config import TEACHERS, BuildConfig
 from .stages import make_samples, process_record
-from .workspace import Workspace
 
 
 @dataclass(slots=True)

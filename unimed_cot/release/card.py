@@ -21,9 +21,9 @@ from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard, DatasetCardData
 
 import unimed_cot
+from unimed_cot.store.features import ROW_FEATURES
+from unimed_cot.store.files import write_text_atomic
 
-from .features import ROW_FEATURES
-from .files import write_text_atomic
 from .shards import CONFIGS
 from .splits import SPLITS
 from .staging import zero_usage

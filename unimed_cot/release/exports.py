@@ -39,9 +39,9 @@ from datasets import Features, Image, List, Value
 
 from unimed_cot.boxes import BOX_END, find_boxes
 from unimed_cot.errors import UsageError
+from unimed_cot.store.features import read_table
+from unimed_cot.store.files import atomic_path
 
-from .features import read_table
-from .files import atomic_path
 from .manifest import MANIFEST_NAME, read_manifest
 
 FORMATS = ("unireason", "trl", "llamafactory", "verl")

@@ -32,6 +32,8 @@ from typing import Any
 import pyarrow as pa
 from datasets import Features, Image, List, Value
 
+from unimed_cot.store.files import write_bytes_atomic, write_text_atomic
+
 from .exports import (
     IMAGE_TOKEN,
     SYSTEM_PROMPT_2D,
@@ -42,7 +44,6 @@ from .exports import (
     user_text,
     write_table,
 )
-from .files import write_bytes_atomic, write_text_atomic
 
 DATASET_INFO = "dataset_info.json"
 VERL_FEATURES = Features(

@@ -30,8 +30,7 @@ import numpy as np
 from scipy.fft import dctn
 
 from unimed_cot.errors import UsageError
-
-from .files import write_text_atomic
+from unimed_cot.store.files import write_text_atomic
 
 HASH_LIST_HEADER = "# unimed-cot image hashes v1: phash64 dhash64 name"
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})

@@ -24,9 +24,9 @@ import pyarrow.compute as pc
 
 import unimed_cot
 from unimed_cot.errors import ReleaseError, UsageError
+from unimed_cot.store.features import read_table, write_parquet
+from unimed_cot.store.files import sha256_file
 
-from .features import read_table, write_parquet
-from .files import sha256_file
 from .licensing import case_id_of
 from .manifest import MANIFEST_NAME, read_manifest, write_manifest
 from .rowindex import ROW_INDEX_NAME, read_row_index

@@ -62,7 +62,7 @@ def case_terms(workspace: Path, source: str, case_id: str) -> dict[str, Any] | N
     Raises:
         ReleaseError: when the sidecar exists but is not a JSON object with a boolean flag.
     """
-    from unimed_cot.pipeline.workspace import Workspace
+    from unimed_cot.store.workspace import Workspace
 
     path = Workspace(workspace).terms_path(source, case_id)
     if not path.is_file():

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from unimed_cot.errors import ReleaseError
+from unimed_cot.store.files import write_text_atomic
 
-from .files import write_text_atomic
 from .shards import ShardInfo
 from .splits import SPLITS
 from .staging import StagedRow

@@ -30,10 +30,10 @@ from typing import Any
 
 import unimed_cot
 from unimed_cot.errors import ReleaseError, UsageError
+from unimed_cot.store import Workspace, sha256_file
 
 from .card import write_card
 from .changelog import write_changelog
-from .files import sha256_file
 from .licensing import annotation_only
 from .manifest import (
     MANIFEST_NAME,
@@ -69,7 +69,6 @@ from .staging import (
     scan_staged,
     serialize_settings,
     staged_config_hash,
-    staged_files,
     teacher_usage,
 )
 
@@ -154,16 +153,17 @@ def publish(
     if not 0 <= threshold < 64:
         raise UsageError(f"the near-duplicate threshold must be 0..63 bits, got {threshold}")
     benchmarks = load_benchmarks(decontaminate_against)
-    if not staged_files(workspace):
+    store = Workspace(workspace)
+    if not store.staged_files():
         raise ReleaseError(
-            f"nothing is staged in {workspace / '.build' / 'staged'}: "
+            f"nothing is staged in {store.staged_root}: "
             f"run `unimed-cot build --out {workspace}` first"
         )
     rows = scan_staged(workspace)
     if not rows:
         raise ReleaseError(
-            f"the staged cases in {workspace / '.build'} hold no rows (every sample was rejected); "
-            f"see the rejection reasons in {workspace / '.build' / 'rejections'}"
+            f"the staged cases in {store.build} hold no rows (every sample was rejected); "
+            f"see the rejection reasons in {store.build / 'rejections'}"
         )
     _check_unique_ids(rows)
     previous = _previous_manifest(workspace / MANIFEST_NAME)
@@ -191,7 +191,7 @@ def publish(
     old_index = read_row_index(workspace / ROW_INDEX_NAME) if previous else {}
     diff = diff_rows(old_index, {r.id: r for r in index}) if previous else None
 
-    staging = workspace / ".build" / "publish"
+    staging = store.publish_dir
     shutil.rmtree(staging, ignore_errors=True)
     infos = [
         write_shard(plan, staging, annotation_only=stripped)

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from unimed_cot.errors import ReleaseError
-
-from .files import sha256_file, write_text_atomic
+from unimed_cot.store.files import sha256_file, write_text_atomic
 
 ROW_INDEX_NAME = "rows.tsv"
 _HEADER = "id\tsplit\tcontent_sha256\timage_sha256"

@@ -20,8 +20,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .features import ROW_SCHEMA, read_table, write_parquet
-from .files import sha256_file
+from unimed_cot.store.features import ROW_SCHEMA, read_table, write_parquet
+from unimed_cot.store.files import sha256_file
+
 from .splits import SPLITS
 from .staging import StagedRow
 

@@ -20,9 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from unimed_cot.errors import ReleaseError
-
-from .features import read_table
-from .files import sha256_file
+from unimed_cot.store import Workspace, read_table, sha256_file
 
 _TEXT_COLUMNS = ("id", "question", "answer", "reasoning", "modality", "window", "question_type")
 
@@ -55,16 +53,6 @@ def config_name(dims: int) -> str:
     return f"{dims}d"
 
 
-def staged_root(workspace: Path) -> Path:
-    return workspace / ".build" / "staged"
-
-
-def staged_files(workspace: Path) -> list[Path]:
-    """Every staged Parquet file, in a deterministic order."""
-    root = staged_root(workspace)
-    return sorted(root.glob("*/*.parquet")) if root.is_dir() else []
-
-
 def scan_staged(workspace: Path) -> list[StagedRow]:
     """Index every staged row (light columns and encoded size).
 
@@ -72,7 +60,7 @@ def scan_staged(workspace: Path) -> list[StagedRow]:
         ReleaseError: when a staged file cannot be read or does not have the row schema.
     """
     rows: list[StagedRow] = []
-    for path in staged_files(workspace):
+    for path in Workspace(workspace).staged_files():
         try:
             table = read_table(path)
         except (OSError, ValueError, pa.ArrowException) as error:
@@ -127,10 +115,7 @@ def rejection_counts(workspace: Path) -> Counter[tuple[str, str, str]]:
     rather than stopping the publish.
     """
     counts: Counter[tuple[str, str, str]] = Counter()
-    root = workspace / ".build" / "rejections"
-    if not root.is_dir():
-        return counts
-    for path in sorted(root.glob("*/*.jsonl")):
+    for path in Workspace(workspace).rejection_files():
         source = path.parent.name
         for line in path.read_text(encoding="utf-8").splitlines():
             if not line.strip():
@@ -154,7 +139,8 @@ def staged_config_hash(workspace: Path) -> str:
     The run configs in ``.build/runs/*.json`` when present (their ``identity``, which excludes
     paths, limits and worker counts), otherwise the contents of the staged files themselves.
     """
-    runs = sorted((workspace / ".build" / "runs").glob("*.json"))
+    store = Workspace(workspace)
+    runs = store.run_files()
     digest = hashlib.sha256()
     if runs:
         for path in runs:
@@ -166,8 +152,8 @@ def staged_config_hash(workspace: Path) -> str:
             blob = json.dumps({path.stem: identity}, sort_keys=True, separators=(",", ":"))
             digest.update(blob.encode())
         return digest.hexdigest()
-    root = staged_root(workspace)
-    for path in staged_files(workspace):
+    root = store.staged_root
+    for path in store.staged_files():
         digest.update(f"{path.relative_to(root).as_posix()}\x1f{sha256_file(path)}\n".encode())
     return digest.hexdigest()
 
@@ -178,7 +164,7 @@ def serialize_settings(workspace: Path, source: str) -> dict[str, object]:
     Read from ``.build/runs/<source>.json``; empty when the run record is missing or unreadable
     (hydrate then uses the default settings and the recorded sha256s tell whether they match).
     """
-    path = workspace / ".build" / "runs" / f"{source}.json"
+    path = Workspace(workspace).run_path(source)
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -200,9 +186,8 @@ def teacher_usage(workspace: Path, published: Collection[str]) -> dict[str, Any]
     Counts every ledger line of a published row id (cached replies at what they first cost),
     and, apart, what the rejected questions cost. Empty when no LLM teacher built the rows.
     """
-    root = workspace / ".build" / "usage"
     by_source: dict[str, dict[str, Any]] = {}
-    for path in sorted(root.glob("*/*.jsonl")) if root.is_dir() else []:
+    for path in Workspace(workspace).usage_files():
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
                 record = json.loads(line)

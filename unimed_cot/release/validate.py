@@ -37,11 +37,11 @@ from pydantic import ValidationError
 from unimed_cot.boxes import BoxError, find_boxes, validate_box
 from unimed_cot.errors import ReleaseError, UsageError
 from unimed_cot.schemas import Row
+from unimed_cot.store.features import ROW_FEATURES, ROW_SCHEMA
+from unimed_cot.store.files import sha256_file
 
 from .audit import Audit
 from .card import DEFAULT_CONFIG
-from .features import ROW_FEATURES, ROW_SCHEMA
-from .files import sha256_file
 from .hashing import ImageHash, read_hash_list
 from .manifest import MANIFEST_NAME, check_version, read_manifest
 from .rowindex import load_expected_images

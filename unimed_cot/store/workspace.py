@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 from collections.abc import Iterable, Sequence
@@ -24,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from unimed_cot.records import Rejection
+
+from .files import write_bytes_atomic
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -34,17 +35,6 @@ def case_key(case_id: str) -> str:
     return f"{readable}-{hashlib.sha256(case_id.encode()).hexdigest()[:8]}"
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write bytes so that ``path`` is either absent, or complete: never half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
-
-
 class Workspace:
     """Paths and staging I/O of one build folder."""
 
@@ -52,8 +42,33 @@ class Workspace:
         self.root = root
         self.build = root / ".build"
 
+    @property
+    def staged_root(self) -> Path:
+        return self.build / "staged"
+
+    @property
+    def publish_dir(self) -> Path:
+        """Where ``publish`` assembles shards before swapping them into the release."""
+        return self.build / "publish"
+
     def staged_dir(self, source: str) -> Path:
-        return self.build / "staged" / source
+        return self.staged_root / source
+
+    def staged_files(self) -> list[Path]:
+        """Every staged case file of every source, in a deterministic order."""
+        return sorted(self.staged_root.glob("*/*.parquet")) if self.staged_root.is_dir() else []
+
+    def rejection_files(self) -> list[Path]:
+        """Every staged rejections file (``<source>/<case_key>.jsonl``), in order."""
+        return _listed(self.build / "rejections", "*/*.jsonl")
+
+    def usage_files(self) -> list[Path]:
+        """Every usage ledger file (``<source>/<case_key>.jsonl``), in order."""
+        return _listed(self.build / "usage", "*/*.jsonl")
+
+    def run_files(self) -> list[Path]:
+        """The run record of every built source, in order."""
+        return _listed(self.build / "runs", "*.json")
 
     def staged_path(self, source: str, case_id: str) -> Path:
         return self.staged_dir(source) / f"{case_key(case_id)}.parquet"
@@ -90,16 +105,16 @@ class Workspace:
     ) -> None:
         """Record one finished case: rejections and terms first, then the rows file that marks
         it done. ``terms`` (license, redistributable) is written only when given."""
-        from unimed_cot.release.features import rows_to_table, write_parquet
+        from unimed_cot.store.features import rows_to_table, write_parquet
 
         if terms is not None:
             blob = json.dumps({"license": terms[0], "redistributable": terms[1]}, sort_keys=True)
-            write_atomic(self.terms_path(source, case_id), (blob + "\n").encode())
+            write_bytes_atomic(self.terms_path(source, case_id), (blob + "\n").encode())
         if usage:
             ledger = "".join(json.dumps(line, sort_keys=True) + "\n" for line in usage)
-            write_atomic(self.usage_path(source, case_id), ledger.encode())
+            write_bytes_atomic(self.usage_path(source, case_id), ledger.encode())
         lines = "".join(json.dumps(asdict(r), sort_keys=True) + "\n" for r in rejections)
-        write_atomic(self.rejections_path(source, case_id), lines.encode())
+        write_bytes_atomic(self.rejections_path(source, case_id), lines.encode())
         write_parquet(rows_to_table(rows), self.staged_path(source, case_id))
 
     def read_run(self, source: str) -> dict[str, Any] | None:
@@ -111,7 +126,7 @@ class Workspace:
 
     def write_run(self, source: str, record: dict[str, Any]) -> None:
         blob = json.dumps(record, indent=2, sort_keys=True) + "\n"
-        write_atomic(self.run_path(source), blob.encode())
+        write_bytes_atomic(self.run_path(source), blob.encode())
 
     def discard_source(self, source: str) -> int:
         """Remove a source's staged rows and rejections; return how many cases were dropped."""
@@ -121,3 +136,7 @@ class Workspace:
         shutil.rmtree(self.build / "rejections" / source, ignore_errors=True)
         shutil.rmtree(self.build / "usage" / source, ignore_errors=True)
         return count
+
+
+def _listed(folder: Path, pattern: str) -> list[Path]:
+    return sorted(folder.glob(pattern)) if folder.is_dir() else []
