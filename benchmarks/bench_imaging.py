@@ -115,7 +115,7 @@ def make_volume(folder: Path, shape: tuple[int, int, int]) -> tuple[Path, Path]:
 
 
 def _png(slices: list[np.ndarray]) -> int:
-    from unimed_cot.pipeline.rows import encode_png
+    from unimed_cot.imaging.png import encode_png
 
     return sum(len(encode_png(np.ascontiguousarray(s))) for s in slices)
 
@@ -261,7 +261,7 @@ def _warm_imports(name: str) -> None:
     import scipy.ndimage  # noqa: F401
 
     import unimed_cot.imaging
-    import unimed_cot.pipeline.rows  # noqa: F401
+    import unimed_cot.imaging.png  # noqa: F401
 
     if name.startswith("monai"):
         import monai.transforms  # noqa: F401
@@ -292,7 +292,7 @@ def bench_2d(folder: Path, n: int) -> tuple[float, float]:
         read_image_2d,
         serialize_case,
     )
-    from unimed_cot.pipeline.rows import encode_png
+    from unimed_cot.imaging.png import encode_png
     from unimed_cot.records import Case, SourceRecord
 
     rng = np.random.default_rng(1)

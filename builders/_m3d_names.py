@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath, PureWindowsPath
 
-from ._seed_common import is_safe_relative
+from ._common import is_safe_name
 
 # code -> (dataset, SPDX license, may derivatives of the images be redistributed?)
 DATASETS: dict[str, tuple[str, str, bool]] = {
@@ -116,7 +116,7 @@ def entry_parts(path: str, code: str) -> tuple[str, ...]:
         if len(parts) >= 4 and parts[-3] == code and ".." not in parts:
             return tuple(parts[-3:])
         raise EscapingPathError(f"index path {path!r} is absolute and not under {code}/")
-    if not is_safe_relative(path):
+    if not is_safe_name(path):
         raise EscapingPathError(f"index path {path!r} leaves the M3D_Seg folder")
     parts = PurePosixPath(path).parts
     if parts and parts[0] == code and len(parts) == 3:

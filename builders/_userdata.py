@@ -1,17 +1,14 @@
-"""What the two bring-your-own builders (``volumes``, ``images2d``) share.
+"""The bring-your-own-data format that ``volumes`` and ``images2d`` share.
 
 * ``labels.json``: the label table, modality (one of the builder's ``modalities``, matched
   without regard to case), lesion names and the data's terms of use.
 * ``cases.csv``: optional patient grouping and official splits.
-* Safe names: a case id or file name from a CSV that is absolute or climbs out of its folder
-  (``../../etc/passwd``) is never opened; its entry becomes a counted rejection.
-* Problem records: an entry that is bad at listing time (no pixels read yet) is still listed, with
-  the problem attached, and ``load`` raises the matching typed error, so the pipeline counts it
-  as a rejection of that case with a reason slug and the build goes on.
+* ``UserPayload``: what a record of either builder carries to its ``load``.
 
 User data has no license we know. ``labels.json`` may state it: ``"license"`` (an SPDX id,
 default ``"other"``) and ``"redistributable"`` (may derivatives of the pixels be published?
-default ``false``). Rows carry that license; see ``adopt_terms``.
+default ``false``). Every record carries those terms (``SourceRecord.terms``), so its rows carry
+that license and ``publish`` honours the flag.
 """
 
 from __future__ import annotations
@@ -20,73 +17,26 @@ import csv
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import TYPE_CHECKING, Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from unimed_cot.imaging import ImagingError, UnreadableFileError
-from unimed_cot.records import SourceRecord, Split
+from unimed_cot.reasons import Reason
+from unimed_cot.records import AnnotatedBox, Intensity, Split, Terms
 
-from .base import terms_extra
+from ._common import UndeclaredLabelError, is_safe_name
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from .base import Builder
-
-T = TypeVar("T")
 
 DEFAULT_LICENSE = "other"
 CASES_COLUMNS = ("case", "patient_id", "split")
 # An SPDX license id or expression: letters, digits, '.', '-', '+', spaces around AND/OR/WITH.
 _SPDX = re.compile(r"^[A-Za-z0-9.+-]+(?: (?:AND|OR|WITH) [A-Za-z0-9.+-]+)*$")
-_PROBLEM = "problem"
-_DETAIL = "problem_detail"
-
-
-class UnsafePathError(ImagingError):
-    """A name from an index file that is absolute or leaves its folder (``../``)."""
-
-
-class UndeclaredLabelError(ImagingError):
-    """A label value or name that ``labels.json`` does not declare."""
-
-
-class MissingImageError(ImagingError):
-    """An index entry (``cases.csv``, ``boxes.csv``) for an image that is not there."""
-
-
-class BadBoxError(ImagingError):
-    """A box annotation that is malformed, empty or outside its image."""
-
-
-class NoAnnotationError(ImagingError):
-    """A case with no label map, mask or box: nothing to ground a question on.
-
-    Questions generated from an empty annotation set would state that structures are absent
-    ("Is there a liver?" -> "No") when they were only never labelled.
-    """
-
-
-class DuplicateCaseError(ImagingError):
-    """Two image files that give the same case id (``a.nii`` and ``a.nii.gz``)."""
-
-
-class UnsupportedFileError(ImagingError):
-    """A file in ``images/`` whose kind this source does not read."""
-
-
-_ERRORS: dict[str, type[ImagingError]] = {
-    "unsafe-path": UnsafePathError,
-    "undeclared-label": UndeclaredLabelError,
-    "missing-image": MissingImageError,
-    "bad-box": BadBoxError,
-    "duplicate-case": DuplicateCaseError,
-    "unsupported-file": UnsupportedFileError,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,19 +50,30 @@ class LabelsFile:
     redistributable: bool
     hu_offset: float | None = None  # 2D CT stored as HU + offset (DeepLesion: -32768)
 
-    def extra(self) -> tuple[tuple[str, str], ...]:
-        """The table and terms as ``SourceRecord.extra`` entries (strings only)."""
-        hu = (
-            ()
-            if self.hu_offset is None
-            else (("hu_offset", repr(self.hu_offset)), ("intensity", "hu"))
-        )
-        return (
-            ("labels", json.dumps({str(v): n for v, n in sorted(self.labels.items())})),
-            ("lesions", json.dumps(sorted(self.lesions))),
-            *terms_extra(self.license, self.redistributable),
-            *hu,
-        )
+    @property
+    def terms(self) -> Terms:
+        return Terms(license=self.license, redistributable=self.redistributable)
+
+    @property
+    def intensity(self) -> Intensity:
+        return Intensity.HU if self.hu_offset is not None else Intensity.NATIVE
+
+
+@dataclass(frozen=True, slots=True)
+class UserPayload:
+    """What a ``volumes``/``images2d`` record carries to ``load``: the label table it was listed
+    under and, for 2D, its ``boxes.csv`` lines (source pixels, half-open)."""
+
+    table: LabelsFile
+    boxes: tuple[AnnotatedBox, ...] = ()
+
+    @property
+    def labels(self) -> Mapping[int, str]:
+        return self.table.labels
+
+    @property
+    def lesions(self) -> frozenset[str]:
+        return self.table.lesions
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,8 +151,8 @@ def read_labels_json(root: Path, builder: Builder) -> LabelsFile:
     )
 
 
-def read_cases_csv(root: Path, builder: Builder) -> dict[str, CaseInfo | str]:
-    """Parse the optional ``root/cases.csv``: case -> info, or -> the problem slug of its row.
+def read_cases_csv(root: Path, builder: Builder) -> dict[str, CaseInfo | Reason]:
+    """Parse the optional ``root/cases.csv``: case -> info, or -> the problem reason of its row.
 
     Raises:
         SourceLayoutError: the file exists but its header is not ``case,patient_id,split``.
@@ -206,13 +167,13 @@ def read_cases_csv(root: Path, builder: Builder) -> dict[str, CaseInfo | str]:
                 root, f"cases.csv columns are {reader.fieldnames}, expected {list(CASES_COLUMNS)}"
             )
         rows = list(reader)
-    cases: dict[str, CaseInfo | str] = {}
+    cases: dict[str, CaseInfo | Reason] = {}
     for row in rows:
         case = (row.get("case") or "").strip()
         if not case:
             continue
         if not is_safe_name(case):
-            cases[case] = "unsafe-path"
+            cases[case] = Reason.UNSAFE_PATH
             continue
         split_text = (row.get("split") or "").strip().lower()
         if split_text and split_text not in {s.value for s in Split}:
@@ -222,85 +183,6 @@ def read_cases_csv(root: Path, builder: Builder) -> dict[str, CaseInfo | str]:
         patient = (row.get("patient_id") or "").strip() or case
         cases[case] = CaseInfo(patient_id=patient, split=Split(split_text) if split_text else None)
     return cases
-
-
-def is_safe_name(name: str) -> bool:
-    """True for a plain relative name that stays inside its folder (no ``..``, no root/drive)."""
-    if not name or "\x00" in name:
-        return False
-    for pure in (PurePosixPath(name), PureWindowsPath(name)):
-        if pure.is_absolute() or pure.anchor or ".." in pure.parts:
-            return False
-    return True
-
-
-def problem_record(
-    *,
-    builder: Builder,
-    case_id: str,
-    image: Path,
-    modality: str,
-    dims: int,
-    reason: str,
-    detail: str,
-) -> SourceRecord:
-    """A listed entry that ``load`` will reject with ``reason`` (one of the slugs above)."""
-    if reason not in _ERRORS:
-        raise ValueError(f"unknown problem reason {reason!r}")
-    return SourceRecord(
-        source=builder.slug,
-        case_id=case_id,
-        group_key=case_id,
-        dims=3 if dims == 3 else 2,
-        modality=modality,
-        image=image,
-        extra=((_PROBLEM, reason), (_DETAIL, detail)),
-    )
-
-
-def raise_problem(record: SourceRecord) -> None:
-    """Raise the typed error of a problem record; do nothing for a sound one."""
-    reason = record.extra_value(_PROBLEM)
-    if reason:
-        raise _ERRORS[reason](f"{record.case_id}: {record.extra_value(_DETAIL)}")
-
-
-def decode_labels(record: SourceRecord) -> tuple[dict[int, str], frozenset[str]]:
-    """The label table and lesion names carried by a record."""
-    try:
-        raw = json.loads(record.extra_value("labels"))
-        lesions = json.loads(record.extra_value("lesions", "[]"))
-        return {int(v): str(n) for v, n in raw.items()}, frozenset(str(n) for n in lesions)
-    except (ValueError, AttributeError, TypeError) as error:
-        raise ImagingError(f"{record.case_id}: the record carries no valid label table") from error
-
-
-def adopt_terms(builder: Builder, record: SourceRecord) -> None:
-    """Make ``builder.license``/``redistributable`` the terms ``labels.json`` states.
-
-    The pipeline stamps ``builder.license`` on the rows of a case right after ``builder.load``
-    on the same instance, and one instance serves one input folder, so the instance shadows the
-    class default (``"other"``, not redistributable) with the user's stated terms.
-    """
-    # Instance attributes over the ClassVar defaults; vars() because the base declares ClassVars.
-    license_id, redistributable = builder.record_terms(record)
-    vars(builder)["license"] = license_id
-    vars(builder)["redistributable"] = redistributable
-
-
-def read_guarded(reader: Callable[[Path], T], path: Path) -> T:
-    """Call an imaging reader, turning a truncated compressed stream into ``UnreadableFileError``.
-
-    A gzip or zlib stream that ends early surfaces from deep inside the decoders as ``EOFError``
-    or ``zlib.error``, which the pipeline does not count as a bad record; one truncated file in a
-    user's folder must not stop the build.
-    """
-    import zlib
-
-    try:
-        return reader(path)
-    except (EOFError, zlib.error) as error:
-        raise UnreadableFileError(f"{path.name}: truncated or corrupt ({error})") from error
 
 
 def check_user_root(builder: Builder, root: Path) -> None:

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
 from unimed_cot.errors import SourceLayoutError, UnknownSourceError, UsageError
-from unimed_cot.records import Case, Dims, SourceRecord
+from unimed_cot.reasons import RecordProblemError
+from unimed_cot.records import Case, Dims, SourceRecord, Terms
 
 _REGISTRY: dict[str, type[Builder]] = {}
-
-# Keys of per-record terms in ``SourceRecord.extra`` (sources whose license differs per case).
-TERMS_LICENSE = "license"
-TERMS_REDISTRIBUTABLE = "redistributable"
-
-
-def terms_extra(license_id: str, redistributable: bool) -> tuple[tuple[str, str], ...]:
-    """Per-record terms as ``SourceRecord.extra`` entries; ``Builder.record_terms`` reads them."""
-    return ((TERMS_LICENSE, license_id), (TERMS_REDISTRIBUTABLE, "1" if redistributable else "0"))
 
 
 class Builder(ABC):
@@ -59,15 +53,19 @@ class Builder(ABC):
 
     @abstractmethod
     def load(self, record: SourceRecord) -> Case:
-        """Read one case's pixels and labels; raise ``ValueError`` (or a subclass) if bad."""
+        """Read one case's pixels and labels; raise a ``reasons.RecordError`` if they are bad.
 
-    def record_terms(self, record: SourceRecord) -> tuple[str, bool]:
-        """(SPDX license, redistributable) of one record: its own terms where the builder put
-        them in ``record.extra`` (see ``terms_extra``), else the builder's declared ones."""
-        license_id = record.extra_value(TERMS_LICENSE)
-        if not license_id:
-            return type(self).license, bool(type(self).redistributable)
-        return license_id, record.extra_value(TERMS_REDISTRIBUTABLE) == "1"
+        Never called for a record listed with a ``problem`` (see ``load_case``).
+        """
+
+    @classmethod
+    def declared_terms(cls) -> Terms:
+        """The source's terms as declared (what ``unimed-cot sources`` shows)."""
+        return Terms(license=cls.license, redistributable=bool(cls.redistributable))
+
+    def terms_of(self, record: SourceRecord) -> Terms:
+        """A record's terms: its own where the source mixes licenses, else the declared ones."""
+        return record.terms if record.terms is not None else self.declared_terms()
 
     def default_input(self, workspace: Path) -> Path:
         """The input folder when ``--input`` is not given; real sources have none."""
@@ -84,10 +82,26 @@ class Builder(ABC):
         )
 
 
+def load_case(builder: Builder, record: SourceRecord) -> Case:
+    """``builder.load(record)``, unless the record was listed with a problem: then the problem
+    is raised as a ``RecordProblemError`` with its reason, and nothing it names is read."""
+    if record.problem is not None:
+        raise RecordProblemError(
+            f"{record.case_id}: {record.problem.detail}", reason=record.problem.reason
+        )
+    return builder.load(record)
+
+
+def discover() -> None:
+    """Import every builder module of this package so that their classes register."""
+    package = __name__.rpartition(".")[0]
+    for module in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        if module.name != "base" and not module.name.startswith("_"):
+            importlib.import_module(f"{package}.{module.name}")
+
+
 def registered_builders() -> dict[str, type[Builder]]:
     """Every registered builder by slug (importing the builder modules first)."""
-    from . import discover
-
     discover()
     return dict(sorted(_REGISTRY.items()))
 

@@ -43,7 +43,6 @@ License: as for ``volumes``: ``labels.json`` ``license`` (SPDX, default ``other`
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,27 +51,29 @@ from typing import ClassVar
 import numpy as np
 
 from unimed_cot.imaging import ImagingError, read_image_2d, read_label_image
+from unimed_cot.reasons import Reason
 from unimed_cot.records import AnnotatedBox, Case, Dims, Image2D, SourceRecord
 
-from ._userdata import (
-    DEFAULT_LICENSE,
+from ._common import (
+    PROJECT_CITATION,
     BadBoxError,
-    CaseInfo,
-    LabelsFile,
     NoAnnotationError,
-    adopt_terms,
-    check_user_root,
-    decode_labels,
     is_safe_name,
     problem_record,
-    raise_problem,
-    read_cases_csv,
     read_guarded,
+    split_suffix,
+)
+from ._userdata import (
+    DEFAULT_LICENSE,
+    CaseInfo,
+    LabelsFile,
+    UserPayload,
+    check_user_root,
+    read_cases_csv,
     read_labels_json,
     undeclared_values,
 )
 from .base import Builder
-from .volumes import PROJECT_CITATION, split_suffix
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm")
 MASK_SUFFIXES = (".png", ".tif", ".tiff", ".bmp")
@@ -126,11 +127,11 @@ class Images2DBuilder(Builder):
         for case_id in sorted(set(images) | set(problems) | set(cases) | set(masks)):
             info = cases.get(case_id)
             problem = problems.get(case_id)
-            if isinstance(info, str):
+            if isinstance(info, Reason):
                 problem = (info, f"cases.csv names {case_id!r}, a path outside images/")
             elif problem is None and case_id not in images:
                 where = "cases.csv lists it" if info is not None else "masks/ has a mask for it"
-                problem = ("missing-image", f"{where} but images/ has no {case_id}")
+                problem = (Reason.MISSING_IMAGE, f"{where} but images/ has no {case_id}")
             if problem is not None:
                 yield problem_record(
                     builder=self,
@@ -142,7 +143,9 @@ class Images2DBuilder(Builder):
                     detail=problem[1],
                 )
                 continue
-            case_boxes = [[label, *box] for label, box in boxes.get(case_id, [])]
+            case_boxes = tuple(
+                AnnotatedBox(label=label, box=box) for label, box in boxes.get(case_id, [])
+            )
             yield SourceRecord(
                 source=self.slug,
                 case_id=case_id,
@@ -152,23 +155,24 @@ class Images2DBuilder(Builder):
                 image=images[case_id],
                 label=masks.get(case_id),
                 official_split=info.split if isinstance(info, CaseInfo) else None,
-                extra=(*table.extra(), ("boxes", json.dumps(case_boxes))),
+                terms=table.terms,
+                intensity=table.intensity,
+                payload=UserPayload(table=table, boxes=case_boxes),
             )
 
     def load(self, record: SourceRecord) -> Case:
-        raise_problem(record)
-        adopt_terms(self, record)
-        labels, lesions = decode_labels(record)
+        payload = record.payload_as(UserPayload)
+        labels, lesions = dict(payload.labels), payload.lesions
         image = read_guarded(read_image_2d, record.image)
-        if record.extra_value("hu_offset"):
-            image = _to_hounsfield(image, float(record.extra_value("hu_offset")), record)
+        if payload.table.hu_offset is not None:
+            image = _to_hounsfield(image, payload.table.hu_offset, record)
         label_map: Image2D | None = None
         if record.label is not None:
             label_map = read_guarded(read_label_image, record.label)
             undeclared_values(
                 label_map.array, labels, case_id=record.case_id, name=record.label.name
             )
-        boxes = _decode_boxes(record)
+        boxes = payload.boxes
         if record.label is None and not boxes:
             raise NoAnnotationError(
                 f"{record.case_id}: no mask in masks/ and no line in boxes.csv, so no question "
@@ -188,18 +192,18 @@ class Images2DBuilder(Builder):
             labels=labels,
             label_map=label_map,
             lesion_labels=lesions,
-            boxes=tuple(boxes),
+            boxes=boxes,
         )
 
     # --- boxes.csv -------------------------------------------------------------------------------
 
     def _read_boxes(
         self, root: Path, table: LabelsFile, images: dict[str, Path]
-    ) -> tuple[dict[str, list[tuple[str, Box]]], dict[str, tuple[str, str]]]:
+    ) -> tuple[dict[str, list[tuple[str, Box]]], dict[str, tuple[Reason, str]]]:
         """Boxes per case id and, per case, the first problem of its lines (in file order)."""
         path = root / "boxes.csv"
         boxes: dict[str, list[tuple[str, Box]]] = {}
-        problems: dict[str, tuple[str, str]] = {}
+        problems: dict[str, tuple[Reason, str]] = {}
         if not path.is_file():
             return boxes, problems
         by_file = {p.name: case_id for case_id, p in images.items()}
@@ -216,18 +220,23 @@ class Images2DBuilder(Builder):
                 case_id = by_file.get(image, image)
                 where = f"boxes.csv line {line}"
                 if not is_safe_name(image):
-                    problems.setdefault(image, ("unsafe-path", f"{where}: a path outside images/"))
+                    problems.setdefault(
+                        image, (Reason.UNSAFE_PATH, f"{where}: a path outside images/")
+                    )
                     continue
                 if case_id not in images:
                     problems.setdefault(
-                        case_id, ("missing-image", f"{where}: images/ has no {image!r}")
+                        case_id, (Reason.MISSING_IMAGE, f"{where}: images/ has no {image!r}")
                     )
                     continue
                 label = (row["label"] or "").strip()
                 if label not in names:
                     problems.setdefault(
                         case_id,
-                        ("undeclared-label", f"{where}: label {label!r} is not in labels.json"),
+                        (
+                            Reason.UNDECLARED_LABEL,
+                            f"{where}: label {label!r} is not in labels.json",
+                        ),
                     )
                     continue
                 box = _parse_box(row)
@@ -236,7 +245,7 @@ class Images2DBuilder(Builder):
                     problems.setdefault(
                         case_id,
                         (
-                            "bad-box",
+                            Reason.BAD_BOX,
                             f"{where}: {values} is not a box with 0 <= x1 < x2, 0 <= y1 < y2",
                         ),
                     )
@@ -247,10 +256,10 @@ class Images2DBuilder(Builder):
 
 def _list_files(
     folder: Path, suffixes: tuple[str, ...], *, kind: str
-) -> tuple[dict[str, Path], dict[str, tuple[str, str]]]:
+) -> tuple[dict[str, Path], dict[str, tuple[Reason, str]]]:
     """Files of ``folder`` by case id, and the problems (unsupported kind, two files per case)."""
     found: dict[str, Path] = {}
-    problems: dict[str, tuple[str, str]] = {}
+    problems: dict[str, tuple[Reason, str]] = {}
     if not folder.is_dir():
         return found, problems
     for path in sorted(folder.iterdir()):
@@ -260,12 +269,12 @@ def _list_files(
         if parts is None:
             detail = f"{folder.name}/{path.name} is not a {kind} file ({', '.join(suffixes)})"
             # Keyed by the stem: "x.gif" beside "x.png" makes case x ambiguous, so x is rejected.
-            problems[Path(path.name).stem] = ("unsupported-file", detail)
+            problems[Path(path.name).stem] = (Reason.UNSUPPORTED_FILE, detail)
             continue
         case_id = parts[0]
         if case_id in found:
             problems[case_id] = (
-                "duplicate-case",
+                Reason.DUPLICATE_CASE,
                 f"{folder.name}/{found[case_id].name} and {folder.name}/{path.name} "
                 f"are both {kind}s of case {case_id}",
             )
@@ -286,14 +295,6 @@ def _parse_box(row: dict[str, str]) -> Box | None:
     if x1 < 0 or y1 < 0 or x2 <= x1 or y2 <= y1:
         return None
     return (x1, y1, x2, y2)
-
-
-def _decode_boxes(record: SourceRecord) -> list[AnnotatedBox]:
-    raw = json.loads(record.extra_value("boxes", "[]"))
-    return [
-        AnnotatedBox(label=str(label), box=(float(x1), float(y1), float(x2), float(y2)))
-        for label, x1, y1, x2, y2 in raw
-    ]
 
 
 def _to_hounsfield(image: Image2D, offset: float, record: SourceRecord) -> Image2D:

@@ -35,17 +35,17 @@ whose shape differs from the mask's is ``label-mismatch``; a truncated ``.npy``/
 volumes were never reoriented (orientations differ between, and slice order within, constituent
 datasets), and its intensities are per-volume foreground z-scores, not Hounsfield units. So the
 builder never invents geometry: volumes get a unit-voxel affine, are sliced along their last
-array axis as stored, and the record is flagged ``("geometry", "unknown")`` and
-``("intensity", "normalized")``. The serializer then publishes an empty ``spacing_mm``, an
+array axis as stored, and the record says ``geometry_known=False`` and
+``intensity=Intensity.NORMALIZED``. The serializer then publishes an empty ``spacing_mm``, an
 empty ``plane``, ``slice_positions_mm`` of NaN (unknown, not millimetres), no patient-side
 terms (``orientation_known`` is false, so no left/right or superior/inferior questions) and no
 sizes in mm or ml, and windows intensities by percentiles instead of a CT preset. For geometry,
 ingest the original datasets instead.
 
 License: the HF card says apache-2.0, but the 25 upstream licenses govern the images (several
-are non-commercial, HaN-Seg is no-derivatives). Each record carries its code's terms as
-``("license", SPDX)`` and ``("redistributable", "0"|"1")`` in ``SourceRecord.extra`` (``other``
-and not redistributable where the research notes found no license). ``publish`` follows the
+are non-commercial, HaN-Seg is no-derivatives). Each record carries its code's terms
+(``SourceRecord.terms``; ``other`` and not redistributable where the research notes found no
+license). ``publish`` follows the
 terms case by case: pixels for redistributable datasets, annotation-only rows for the others.
 The class default, shown by ``unimed-cot sources``, is ``other`` and not redistributable.
 """
@@ -56,7 +56,7 @@ import json
 import zipfile
 import zlib
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -68,8 +68,19 @@ from unimed_cot.imaging import (
     UnreadableFileError,
     read_array_volume,
 )
-from unimed_cot.records import Case, Dims, SourceRecord, Split, Volume
+from unimed_cot.reasons import Reason
+from unimed_cot.records import Case, Dims, Intensity, SourceRecord, Split, Terms, Volume
 
+from ._common import (
+    BadMaskError,
+    MissingImageError,
+    MissingMaskError,
+    NoAnnotationError,
+    OverlappingMasksError,
+    UnknownClassError,
+    lesion_names,
+    problem_record,
+)
 from ._m3d_names import (
     CODE,
     EscapingPathError,
@@ -79,24 +90,24 @@ from ._m3d_names import (
     mask_shape,
     terms,
 )
-from ._seed_common import (
-    BadMaskError,
-    MissingImageError,
-    MissingMaskError,
-    NoAnnotationError,
-    OverlappingMasksError,
-    UnknownClassError,
-    adopt_record_terms,
-    lesion_names,
-    problem_record,
-    raise_problem,
-)
-from .base import Builder, terms_extra
+from .base import Builder
 
 # Unit voxels, axes taken as L, P, S so that normalize leaves the arrays as stored: the real
 # orientation is unknown, and this choice claims nothing the row then publishes.
 UNKNOWN_GEOMETRY_AFFINE = np.diag([-1.0, -1.0, 1.0, 1.0])  # what read_array_volume gives here
 _SPLITS = {"train": Split.TRAIN, "training": Split.TRAIN, "test": Split.TEST}
+
+
+@dataclass(frozen=True, slots=True)
+class M3DPayload:
+    """An M3D-Seg record's channel names (in mask row order), the structure names of the other
+    datasets in the folder (distractors) and the history lines of renamed channels."""
+
+    classes: tuple[str, ...]
+    vocabulary: tuple[str, ...] = ()
+    class_notes: tuple[str, ...] = ()
+
+
 _HISTORY = (
     "M3D-Seg: no spacing and no consistent orientation in the release; unit voxels, sliced along "
     "the last array axis as stored; intensities are the release's foreground z-scores (not HU)"
@@ -147,7 +158,7 @@ class M3DSegBuilder(Builder):
             n for *_, names, _ in datasets for n in names
         )
         for code, index, names, notes in datasets:
-            vocabulary = json.dumps(sorted(structures - set(names)))
+            vocabulary = tuple(sorted(structures - set(names)))
             seen: set[str] = set()
             for key in ("train", "training", "test"):
                 entries = index.get(key, [])
@@ -155,23 +166,22 @@ class M3DSegBuilder(Builder):
                     raise self.layout_error(root, f"{code}/{code}.json {key!r} is not a list")
                 for number, entry in enumerate(entries):
                     record = self._record(root, code, key, number, entry, names, notes)
-                    if not record.extra_value("problem"):
-                        record = replace(record, extra=(*record.extra, ("vocabulary", vocabulary)))
+                    if record.problem is None:
+                        payload = replace(record.payload_as(M3DPayload), vocabulary=vocabulary)
+                        record = replace(record, payload=payload)
                     if record.case_id in seen:
                         record = self._problem(
-                            root, f"{code}/{key}#{number}", "duplicate-case",
+                            root, f"{code}/{key}#{number}", Reason.DUPLICATE_CASE,
                             f"{record.case_id} is listed twice in {code}/{code}.json",
                         )  # fmt: skip
                     seen.add(record.case_id)
                     yield record
 
     def load(self, record: SourceRecord) -> Case:
-        raise_problem(record)
-        adopt_record_terms(self, record)
+        payload = record.payload_as(M3DPayload)
         if record.label is None:  # never: sound records always carry their mask
             raise MissingMaskError(f"{record.case_id}: no mask")
-        names: list[str] = json.loads(record.extra_value("classes"))
-        others: list[str] = json.loads(record.extra_value("vocabulary", "[]"))
+        names, others = list(payload.classes), list(payload.vocabulary)
         channels, *grid = mask_shape(record.label.name)
         if not record.image.is_file():
             raise MissingImageError(f"{record.case_id}: {record.image.name} is not there")
@@ -194,7 +204,7 @@ class M3DSegBuilder(Builder):
             labels=dict(enumerate([*names, *others], start=1)),
             label_map=Volume(array=labels, affine=image.affine.copy()),
             lesion_labels=lesion_names(names),
-            history=[_HISTORY, *json.loads(record.extra_value("class_notes", "[]"))],
+            history=[_HISTORY, *payload.class_notes],
         )
 
     # --- listing ---------------------------------------------------------------------------------
@@ -252,7 +262,7 @@ class M3DSegBuilder(Builder):
             return [n.strip() for n in listed]
         raise self.layout_error(root, f"no class list for {code} (labels or dataset_info.json)")
 
-    def _problem(self, root: Path, case_id: str, reason: str, detail: str) -> SourceRecord:
+    def _problem(self, root: Path, case_id: str, reason: Reason, detail: str) -> SourceRecord:
         return problem_record(
             builder=self,
             case_id=case_id,
@@ -279,18 +289,19 @@ class M3DSegBuilder(Builder):
             and isinstance(entry.get("image"), str)
             and isinstance(entry.get("label"), str)
         ):
-            return self._problem(root, where, "bad-name", "entry is not {image, label} paths")
+            return self._problem(root, where, Reason.BAD_NAME, "entry is not {image, label} paths")
         try:
             image = entry_parts(entry["image"], code)
             label = entry_parts(entry["label"], code)
             mask_shape(label[2])
         except LayoutError as error:
-            reason = "unsafe-path" if isinstance(error, EscapingPathError) else "bad-name"
+            unsafe = isinstance(error, EscapingPathError)
+            reason = Reason.UNSAFE_PATH if unsafe else Reason.BAD_NAME
             return self._problem(root, where, reason, str(error))
         case = _case_name(image, label)
         if case is None:
             detail = f"image {entry['image']!r} and mask {entry['label']!r} are not one case"
-            return self._problem(root, where, "bad-name", detail)
+            return self._problem(root, where, Reason.BAD_NAME, detail)
         license_id, redistributable = terms(code)
         return SourceRecord(
             source=self.slug,
@@ -301,13 +312,10 @@ class M3DSegBuilder(Builder):
             image=root.joinpath(*image),
             label=root.joinpath(*label),
             official_split=_SPLITS[key],
-            extra=(
-                ("classes", json.dumps(names)),
-                ("class_notes", json.dumps(notes)),
-                ("geometry", "unknown"),
-                ("intensity", "normalized"),
-                *terms_extra(license_id, redistributable),
-            ),
+            terms=Terms(license=license_id, redistributable=redistributable),
+            geometry_known=False,
+            intensity=Intensity.NORMALIZED,
+            payload=M3DPayload(classes=tuple(names), class_notes=tuple(notes)),
         )
 
 

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -42,6 +43,15 @@ from .base import Builder
 
 _COLUMNS = ("case_id", "dims", "modality", "patient_id")
 _TABLES = {(3, "CT"): "labels_3d_ct", (3, "MR"): "labels_3d_mr"}
+
+
+@dataclass(frozen=True, slots=True)
+class PhantomPayload:
+    """A phantom record's label table, lesion names and (2D) pixel spacing from phantom.json."""
+
+    labels: Mapping[int, str]
+    lesions: frozenset[str]
+    spacing_mm: tuple[float, float] | None = None
 
 
 class PhantomBuilder(Builder):
@@ -91,15 +101,13 @@ class PhantomBuilder(Builder):
             dims: Dims = 3 if row["dims"] == "3" else 2
             modality = row["modality"]
             table = self._table(root, manifest, dims, modality)
-            lesions = sorted(name for name in table.values() if name in lesion_names)
-            extra = [("labels", json.dumps(table)), ("lesions", json.dumps(lesions))]
+            lesions = frozenset(name for name in table.values() if name in lesion_names)
+            spacing: tuple[float, float] | None = None
             if dims == 3:
                 folder, image_dir, label_dir, suffix = "3d", "images", "labels", ".nii.gz"
             else:
                 folder, image_dir, label_dir, suffix = "2d", "images", "masks", ".png"
-                spacing = spacing_2d.get(row["case_id"])
-                if spacing is not None:
-                    extra.append(("spacing_mm", ",".join(str(float(v)) for v in spacing)))
+                spacing = self._spacing(root, row["case_id"], spacing_2d.get(row["case_id"]))
             yield SourceRecord(
                 source=self.slug,
                 case_id=row["case_id"],
@@ -108,19 +116,19 @@ class PhantomBuilder(Builder):
                 modality=modality,
                 image=root / folder / image_dir / f"{row['case_id']}{suffix}",
                 label=root / folder / label_dir / f"{row['case_id']}{suffix}",
-                extra=tuple(extra),
+                payload=PhantomPayload(labels=table, lesions=lesions, spacing_mm=spacing),
             )
 
     def load(self, record: SourceRecord) -> Case:
-        labels = _decode_labels(record)
-        lesions = frozenset(json.loads(record.extra_value("lesions", "[]")))
+        payload = record.payload_as(PhantomPayload)
+        labels, lesions = dict(payload.labels), payload.lesions
         if record.label is None:
             raise ImagingError(f"{record.case_id}: the phantom has a label map for every case")
         if record.dims == 3:
             image: Any = read_volume(record.image)
             label_map: Any = read_label_volume(record.label)
         else:
-            spacing = _decode_spacing(record)
+            spacing = payload.spacing_mm
             image = read_image_2d(record.image)
             label_map = read_label_image(record.label)
             image = Image2D(array=image.array, spacing_mm=spacing)
@@ -166,6 +174,17 @@ class PhantomBuilder(Builder):
                 raise self.layout_error(root, f"cases.csv line {number} is malformed: {row}")
         return sorted(rows, key=lambda row: row["case_id"])
 
+    def _spacing(self, root: Path, case_id: str, value: Any) -> tuple[float, float] | None:
+        if value is None:
+            return None
+        try:
+            row, col = (float(v) for v in value)
+        except (TypeError, ValueError) as error:
+            raise self.layout_error(
+                root, f"phantom.json spacing of {case_id} is {value!r}"
+            ) from error
+        return (row, col)
+
     def _table(
         self, root: Path, manifest: dict[str, Any], dims: Dims, modality: str
     ) -> dict[int, str]:
@@ -177,22 +196,3 @@ class PhantomBuilder(Builder):
         if not isinstance(raw, dict):
             raise self.layout_error(root, f"phantom.json has no label table for {dims}D {modality}")
         return {int(value): str(name) for value, name in raw.items()}
-
-
-def _decode_labels(record: SourceRecord) -> dict[int, str]:
-    try:
-        raw = json.loads(record.extra_value("labels"))
-        return {int(value): str(name) for value, name in raw.items()}
-    except (ValueError, AttributeError) as error:
-        raise ImagingError(f"{record.case_id}: the record carries no valid label table") from error
-
-
-def _decode_spacing(record: SourceRecord) -> tuple[float, float] | None:
-    text = record.extra_value("spacing_mm")
-    if not text:
-        return None
-    try:
-        row, col = (float(v) for v in text.split(","))
-    except ValueError as error:
-        raise ImagingError(f"{record.case_id}: bad pixel spacing {text!r}") from error
-    return (row, col)

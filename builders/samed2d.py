@@ -49,15 +49,27 @@ listing (a few GB of RAM); listing reads no pixels and stats no files.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 
 import numpy as np
 
 from unimed_cot.imaging import LabelMismatchError, read_image_2d, read_label_image
-from unimed_cot.records import AnnotatedBox, Case, Dims, SourceRecord
+from unimed_cot.reasons import Reason
+from unimed_cot.records import AnnotatedBox, Case, Dims, SourceRecord, Terms
 
+from ._common import (
+    BadMaskError,
+    MissingImageError,
+    MissingMaskError,
+    NoAnnotationError,
+    UnusableImageError,
+    is_safe_name,
+    lesion_names,
+    problem_record,
+)
 from ._samed2d_names import (
     MODALITIES,
     ImageName,
@@ -68,25 +80,25 @@ from ._samed2d_names import (
     readable_class,
     usable_class,
 )
-from ._seed_common import (
-    BadMaskError,
-    MissingImageError,
-    MissingMaskError,
-    NoAnnotationError,
-    UnusableImageError,
-    adopt_record_terms,
-    is_safe_relative,
-    lesion_names,
-    problem_record,
-    raise_problem,
-)
-from .base import Builder, terms_extra
+from .base import Builder
 
 RELEASE_FOLDER = "SAMed2Dv1"
 INDEX_FILE = "SAMed2D_v1.json"
 MAPPING_FILE = "SAMed2D_v1_class_mapping_id.json"
 # Datasets whose masks mark background as foreground (torch-em's documented "HACK").
 _INVERTED_MASKS = frozenset({"ichallenge_adam_task2"})
+
+
+@dataclass(frozen=True, slots=True)
+class SAMed2DPayload:
+    """An image's masks as (class id, index path) pairs, its dataset's class table (id ->
+    name), and the fields of its name."""
+
+    masks: tuple[tuple[str, str], ...]
+    classes: Mapping[str, str]
+    dataset: str
+    modality_code: str
+    slice_axis: str
 
 
 class SAMed2DBuilder(Builder):
@@ -130,15 +142,13 @@ class SAMed2DBuilder(Builder):
             yield self._record(base, key, index[key], classes)
 
     def load(self, record: SourceRecord) -> Case:
-        raise_problem(record)
-        adopt_record_terms(self, record)
+        payload = record.payload_as(SAMed2DPayload)
         name = parse_image_name(record.image.name)
         if not record.image.is_file():
             raise MissingImageError(f"{record.case_id}: images/{record.image.name} is not there")
         image = read_image_2d(record.image)
         _check_known_defects(name, image.array)
-        vocabulary: dict[str, str] = json.loads(record.extra_value("classes"))
-        masks: list[list[str]] = json.loads(record.extra_value("masks"))
+        vocabulary, masks = payload.classes, payload.masks
         boxes: list[AnnotatedBox] = []
         history: list[str] = []
         for class_id, relative in masks:
@@ -194,11 +204,11 @@ class SAMed2DBuilder(Builder):
     def _record(
         self, base: Path, key: str, masks: object, classes: dict[str, dict[str, str]]
     ) -> SourceRecord:
-        parts = PurePosixPath(key).parts if is_safe_relative(key) else ()
+        parts = PurePosixPath(key).parts if is_safe_name(key) else ()
         stem = parts[-1].removesuffix(".png") if parts else key
         image = base / "images" / (parts[-1] if parts else "invalid")
 
-        def rejected(reason: str, detail: str) -> SourceRecord:
+        def rejected(reason: Reason, detail: str) -> SourceRecord:
             return problem_record(
                 builder=self,
                 case_id=stem,
@@ -210,34 +220,36 @@ class SAMed2DBuilder(Builder):
             )
 
         if not parts:
-            return rejected("unsafe-path", f"index key {key!r} leaves the release folder")
+            return rejected(Reason.UNSAFE_PATH, f"index key {key!r} leaves the release folder")
         if len(parts) != 2 or parts[0] != "images":
-            return rejected("bad-name", f"index key {key!r} is not images/<name>.png")
+            return rejected(Reason.BAD_NAME, f"index key {key!r} is not images/<name>.png")
         try:
             name = parse_image_name(parts[1])
         except NamingError as error:
-            return rejected("bad-name", str(error))
+            return rejected(Reason.BAD_NAME, str(error))
         if not isinstance(masks, list) or not all(isinstance(m, str) for m in masks):
-            return rejected("bad-name", f"index value of {key!r} is not a list of mask paths")
+            return rejected(Reason.BAD_NAME, f"index value of {key!r} is not a list of mask paths")
         known = classes.get(name.dataset, {})
-        listed: list[list[str]] = []
+        listed: list[tuple[str, str]] = []
         for mask in masks:
-            if not is_safe_relative(mask):
-                return rejected("unsafe-path", f"mask entry {mask!r} leaves the release folder")
+            if not is_safe_name(mask):
+                return rejected(
+                    Reason.UNSAFE_PATH, f"mask entry {mask!r} leaves the release folder"
+                )
             mask_parts = PurePosixPath(mask).parts
             if len(mask_parts) != 2 or mask_parts[0] != "masks":
-                return rejected("bad-name", f"mask entry {mask!r} is not masks/<name>.png")
+                return rejected(Reason.BAD_NAME, f"mask entry {mask!r} is not masks/<name>.png")
             try:
                 parsed = parse_mask_name(mask_parts[1], name)
             except NamingError as error:
-                return rejected("bad-name", str(error))
+                return rejected(Reason.BAD_NAME, str(error))
             if parsed.class_id not in known:
                 return rejected(
-                    "unknown-class",
+                    Reason.UNKNOWN_CLASS,
                     f"class id {parsed.class_id} of {mask_parts[1]} is not in {MAPPING_FILE} "
                     f"for {name.dataset}",
                 )
-            listed.append([parsed.class_id, mask])
+            listed.append((parsed.class_id, mask))
         license_id, redistributable = dataset_terms(name.dataset)
         return SourceRecord(
             source=self.slug,
@@ -246,13 +258,13 @@ class SAMed2DBuilder(Builder):
             dims=2,
             modality=name.modality,
             image=image,
-            extra=(
-                ("masks", json.dumps(listed)),
-                ("classes", json.dumps(known, sort_keys=True)),
-                ("dataset", name.dataset),
-                ("modality_code", name.modality_code),
-                ("slice_axis", name.slice_axis),
-                *terms_extra(license_id, redistributable),
+            terms=Terms(license=license_id, redistributable=redistributable),
+            payload=SAMed2DPayload(
+                masks=tuple(listed),
+                classes=known,
+                dataset=name.dataset,
+                modality_code=name.modality_code,
+                slice_axis=name.slice_axis,
             ),
         )
 

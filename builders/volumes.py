@@ -39,20 +39,23 @@ import numpy as np
 
 from unimed_cot.imaging import read_label_volume, read_volume
 from unimed_cot.imaging.normalize import AFFINE_TOLERANCE_MM, reorient
+from unimed_cot.reasons import Reason
 from unimed_cot.records import Case, Dims, SourceRecord, Volume
 
+from ._common import (
+    PROJECT_CITATION,
+    NoAnnotationError,
+    problem_record,
+    read_guarded,
+    split_suffix,
+)
 from ._userdata import (
     DEFAULT_LICENSE,
     CaseInfo,
     LabelsFile,
-    NoAnnotationError,
-    adopt_terms,
+    UserPayload,
     check_user_root,
-    decode_labels,
-    problem_record,
-    raise_problem,
     read_cases_csv,
-    read_guarded,
     read_labels_json,
     undeclared_values,
 )
@@ -60,22 +63,6 @@ from .base import Builder
 
 # Longest first: "a.nii.gz" is case "a", not "a.nii".
 VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")
-
-PROJECT_CITATION = """@software{unimed_cot,
-  title  = {unimed-cot: grounded medical visual reasoning across 2D images and 3D volumes},
-  author = {{unimed-cot developers}},
-  year   = {2025},
-  url    = {https://github.com/unimed-cot/unimed-cot}
-}"""
-
-
-def split_suffix(name: str, suffixes: tuple[str, ...]) -> tuple[str, str] | None:
-    """``("case", ".nii.gz")`` for ``case.nii.gz``; None for a name with no listed suffix."""
-    lower = name.lower()
-    for suffix in suffixes:
-        if lower.endswith(suffix) and len(name) > len(suffix):
-            return name[: -len(suffix)], suffix
-    return None
 
 
 def _same_grid(image: Volume, label_map: Volume) -> bool:
@@ -127,9 +114,8 @@ class VolumesBuilder(Builder):
             )
 
     def load(self, record: SourceRecord) -> Case:
-        raise_problem(record)
-        adopt_terms(self, record)
-        labels, lesions = decode_labels(record)
+        payload = record.payload_as(UserPayload)
+        labels, lesions = dict(payload.labels), payload.lesions
         if record.label is None:
             raise NoAnnotationError(
                 f"{record.case_id}: no label map in labels/, so no question can be grounded"
@@ -158,9 +144,9 @@ class VolumesBuilder(Builder):
 
     def _list_images(
         self, root: Path, table: LabelsFile
-    ) -> tuple[dict[str, Path], dict[str, tuple[str, str]]]:
+    ) -> tuple[dict[str, Path], dict[str, tuple[Reason, str]]]:
         found: dict[str, Path] = {}
-        problems: dict[str, tuple[str, str]] = {}
+        problems: dict[str, tuple[Reason, str]] = {}
         for path in sorted((root / "images").iterdir()):
             if path.name.startswith("."):
                 continue  # .DS_Store, editor files
@@ -170,7 +156,7 @@ class VolumesBuilder(Builder):
                 parts = split_suffix(path.name, VOLUME_SUFFIXES)
                 if parts is None:
                     problems[Path(path.name).stem] = (
-                        "unsupported-file",
+                        Reason.UNSUPPORTED_FILE,
                         f"images/{path.name} is not one of {', '.join(VOLUME_SUFFIXES)} "
                         f"or a DICOM series folder",
                     )
@@ -178,7 +164,7 @@ class VolumesBuilder(Builder):
                 case_id = parts[0]
             if case_id in found:
                 problems[case_id] = (
-                    "duplicate-case",
+                    Reason.DUPLICATE_CASE,
                     f"images/{found[case_id].name} and images/{path.name} are both case {case_id}",
                 )
                 continue
@@ -205,11 +191,11 @@ class VolumesBuilder(Builder):
         *,
         table: LabelsFile,
         image: Path | None,
-        problem: tuple[str, str] | None,
-        info: CaseInfo | str | None,
+        problem: tuple[Reason, str] | None,
+        info: CaseInfo | Reason | None,
         labels: list[Path],
     ) -> SourceRecord:
-        def rejected(reason: str, detail: str) -> SourceRecord:
+        def rejected(reason: Reason, detail: str) -> SourceRecord:
             return problem_record(
                 builder=self,
                 case_id=case_id,
@@ -220,16 +206,16 @@ class VolumesBuilder(Builder):
                 detail=detail,
             )
 
-        if isinstance(info, str):
+        if isinstance(info, Reason):
             return rejected(info, f"cases.csv names {case_id!r}, a path outside images/")
         if problem is not None:
             return rejected(*problem)
         if image is None:
             where = "cases.csv lists it" if info is not None else f"labels/{labels[0].name} exists"
-            return rejected("missing-image", f"{where} but images/ has no {case_id}")
+            return rejected(Reason.MISSING_IMAGE, f"{where} but images/ has no {case_id}")
         if len(labels) > 1:
             names = ", ".join(f"labels/{p.name}" for p in labels)
-            return rejected("duplicate-case", f"several label maps: {names}")
+            return rejected(Reason.DUPLICATE_CASE, f"several label maps: {names}")
         return SourceRecord(
             source=self.slug,
             case_id=case_id,
@@ -239,5 +225,6 @@ class VolumesBuilder(Builder):
             image=image,
             label=labels[0] if labels else None,
             official_split=info.split if info is not None else None,
-            extra=table.extra(),
+            terms=table.terms,
+            payload=UserPayload(table=table),
         )

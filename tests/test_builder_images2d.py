@@ -16,11 +16,12 @@ from fixtures import images2d as fx
 from PIL import Image
 from typer.testing import CliRunner
 
+from unimed_cot.builders import load_case
 from unimed_cot.cli import app
 from unimed_cot.errors import SourceLayoutError
 from unimed_cot.imaging import ImagingError, SerializeConfig, normalize_case, serialize_case
-from unimed_cot.pipeline.stages import reason_slug
-from unimed_cot.records import SerializedImages, SourceRecord
+from unimed_cot.reasons import RecordError, reason_of
+from unimed_cot.records import AnnotatedBox, SerializedImages, SourceRecord, Terms
 
 SERIALIZE = SerializeConfig()  # the default published sizes (longest side 448)
 
@@ -54,10 +55,10 @@ def test_listing_groups_masks_and_boxes(fixture: Any) -> None:
     assert records["cxr02"].label is None
     assert records["cxr02"].image.name == "cxr02.jpg"
     assert {r.modality for r in records.values()} == {"X-ray"}
-    assert json.loads(records["cxr02"].extra_value("boxes")) == [
-        ["heart", 100.0, 80.0, 170.0, 140.0],
-        ["nodule", 50.0, 40.0, 70.0, 61.0],
-    ]
+    assert records["cxr02"].payload.boxes == (
+        AnnotatedBox("heart", (100.0, 80.0, 170.0, 140.0)),
+        AnnotatedBox("nodule", (50.0, 40.0, 70.0, 61.0)),
+    )
 
 
 def test_malformed_entries_are_rejected_with_their_reason(fixture: Any) -> None:
@@ -66,9 +67,9 @@ def test_malformed_entries_are_rejected_with_their_reason(fixture: Any) -> None:
         if record.case_id not in fixture.rejected:
             continue
         try:
-            normalize_case(_builder().load(record))
-        except ImagingError as error:
-            reasons[record.case_id] = reason_slug(error)
+            normalize_case(load_case(_builder(), record))
+        except RecordError as error:
+            reasons[record.case_id] = reason_of(error)
     assert reasons == fixture.rejected
 
 
@@ -109,8 +110,8 @@ def test_a_box_may_touch_the_far_edge(tmp_path: Path) -> None:
 
 def test_default_terms_are_other_and_not_redistributable(fixture: Any) -> None:
     builder = _builder()
-    builder.load(next(r for r in builder.records(fixture.root) if r.case_id == "cxr01"))
-    assert (builder.license, builder.redistributable) == ("other", False)
+    record = next(r for r in builder.records(fixture.root) if r.case_id == "cxr01")
+    assert builder.terms_of(record) == Terms("other", redistributable=False)
 
 
 @pytest.mark.parametrize(

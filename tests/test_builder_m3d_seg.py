@@ -25,7 +25,7 @@ from unimed_cot.errors import SourceLayoutError
 from unimed_cot.imaging import SerializeConfig, normalize_case, serialize_case
 from unimed_cot.pipeline.config import BuildConfig
 from unimed_cot.pipeline.run import run_build
-from unimed_cot.records import Split
+from unimed_cot.records import Split, Terms
 from unimed_cot.release.publish import publish
 
 SERIALIZE = SerializeConfig(n_slices=8, slice_size=112, max_side_2d=224)
@@ -92,8 +92,8 @@ def test_listing_is_stable_unique_with_official_splits(fixture: FixtureInfo) -> 
     assert by_id["0000/1"].official_split is Split.TRAIN
     assert by_id["0016/liver-orig001"].official_split is Split.TRAIN  # older key "training"
     assert by_id["0000/1"].group_key == "0000/1"
-    assert dict(by_id["0004/case_00000"].extra)["license"] == "CC-BY-NC-SA-4.0"
-    assert dict(by_id["0000/1"].extra)["redistributable"] == "0"
+    assert by_id["0004/case_00000"].terms == Terms("CC-BY-NC-SA-4.0", redistributable=True)
+    assert by_id["0000/1"].terms is not None and not by_id["0000/1"].terms.redistributable
 
 
 def test_loaded_case_keeps_the_arrays_as_stored(fixture: FixtureInfo) -> None:

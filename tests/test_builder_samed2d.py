@@ -21,6 +21,7 @@ from unimed_cot.errors import SourceLayoutError
 from unimed_cot.imaging import SerializeConfig, normalize_case, serialize_case
 from unimed_cot.pipeline.config import BuildConfig
 from unimed_cot.pipeline.run import run_build
+from unimed_cot.records import Terms
 from unimed_cot.release.publish import publish
 
 SERIALIZE = SerializeConfig(n_slices=8, slice_size=112, max_side_2d=224)
@@ -139,13 +140,14 @@ def test_per_record_terms_mark_brats_not_redistributable(fixture: FixtureInfo) -
     records = {r.case_id: r for r in builder.records(fixture.root)}
     brats = records["mr_t1--BraTS2021--BraTS2021_00218--z_0141"]
     ct = records["ct_00--AbdomenCT1K--Case_00011--x_0040"]
-    assert dict(brats.extra)["redistributable"] == "0"
-    assert dict(ct.extra)["redistributable"] == "1"
-    assert dict(ct.extra)["license"] == "CC-BY-NC-SA-4.0"
+    assert brats.terms == Terms("CC-BY-NC-SA-4.0", redistributable=False)
+    assert ct.terms == Terms("CC-BY-NC-SA-4.0", redistributable=True)
+    state = dict(vars(builder))
     builder.load(brats)
-    assert (builder.license, builder.redistributable) == ("CC-BY-NC-SA-4.0", False)
     builder.load(ct)
-    assert builder.redistributable is True
+    assert vars(builder) == state  # terms come from the record, never from builder state
+    assert builder.terms_of(brats).redistributable is False
+    assert builder.terms_of(ct).redistributable is True
     assert type(builder).redistributable is False  # the class default stays conservative
 
 

@@ -19,11 +19,12 @@ from fixtures import lps_from_ras_file, published_stack_lps, regions_of_grid
 from fixtures import volumes as fx
 from typer.testing import CliRunner
 
+from unimed_cot.builders import load_case
 from unimed_cot.cli import app
 from unimed_cot.errors import SourceLayoutError
 from unimed_cot.imaging import ImagingError, SerializeConfig, normalize_case, serialize_case
-from unimed_cot.pipeline.stages import reason_slug
-from unimed_cot.records import SerializedImages, SourceRecord, Split
+from unimed_cot.reasons import RecordError, reason_of
+from unimed_cot.records import SerializedImages, SourceRecord, Split, Terms
 
 SERIALIZE = SerializeConfig(n_slices=8, slice_size=112)
 
@@ -78,9 +79,9 @@ def test_listing_carries_groups_splits_labels_and_problems(source: Path) -> None
     assert records["lps01"].modality == "CT" and records["lps01"].dims == 3
     for case_id, reason in fx.REJECTED.items():
         if reason in ("unsafe-path", "missing-image"):
-            with pytest.raises(ImagingError) as raised:
-                _builder().load(records[case_id])
-            assert reason_slug(raised.value) == reason
+            with pytest.raises(RecordError) as raised:
+                load_case(_builder(), records[case_id])
+            assert reason_of(raised.value) == reason
 
 
 def test_every_voxel_order_publishes_the_ground_truth(source: Path) -> None:
@@ -129,8 +130,7 @@ def test_label_map_in_another_voxel_order_is_compared_in_the_canonical_frame(
 def test_terms_come_from_labels_json(tmp_path: Path, source: Path) -> None:
     builder = _builder()
     records = {r.case_id: r for r in builder.records(source)}
-    builder.load(records["lps01"])
-    assert (builder.license, builder.redistributable) == ("CC-BY-4.0", True)
+    assert builder.terms_of(records["lps01"]) == Terms("CC-BY-4.0", redistributable=True)
     assert type(builder).license == "other" and type(builder).redistributable is False
 
     root = tmp_path / "plain"
@@ -139,8 +139,8 @@ def test_terms_come_from_labels_json(tmp_path: Path, source: Path) -> None:
     del table["license"], table["redistributable"]
     (root / "labels.json").write_text(json.dumps(table))
     builder = _builder()
-    builder.load(next(r for r in builder.records(root) if r.case_id == "lps01"))
-    assert (builder.license, builder.redistributable) == ("other", False)
+    record = next(r for r in builder.records(root) if r.case_id == "lps01")
+    assert builder.terms_of(record) == Terms("other", redistributable=False)
 
 
 @pytest.mark.parametrize(
@@ -193,9 +193,9 @@ def test_stray_and_duplicate_files_are_rejected_cases(tmp_path: Path) -> None:
     (root / "images" / ".DS_Store").write_bytes(b"\0")
     reasons = {}
     for record in _builder().records(root):
-        with pytest.raises(ImagingError) as raised:
-            _builder().load(record)
-        reasons[record.case_id] = reason_slug(raised.value)
+        with pytest.raises(RecordError) as raised:
+            load_case(_builder(), record)
+        reasons[record.case_id] = reason_of(raised.value)
     assert reasons == {"a": "duplicate-case", "b": "duplicate-case", "notes": "unsupported-file"}
 
 

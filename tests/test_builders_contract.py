@@ -229,7 +229,7 @@ def test_build_publish_validate_load(
     forbidden = {
         row_id
         for row_id in published
-        if not built.builder.record_terms(records[case_id_of(row_id, built.slug)])[1]
+        if not built.builder.terms_of(records[case_id_of(row_id, built.slug)]).redistributable
     }
     assert pixelless == forbidden
     # Release screening (near duplicates, decontamination) may drop rows, never invent them.

@@ -17,15 +17,18 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
+
+from unimed_cot.reasons import Reason
 
 Dims = Literal[2, 3]
 FloatArray = npt.NDArray[np.floating]
 UInt8Array = npt.NDArray[np.uint8]
 LabelArray = npt.NDArray[np.integer]
+P = TypeVar("P")
 
 # Canonical frame of every normalized volume: array axes point to patient Left, Posterior,
 # Superior (nibabel axcodes "LPS", the DICOM patient system). An axial slice ``array[:, :, k].T``
@@ -57,8 +60,37 @@ class QuestionFamily(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Terms:
+    """The terms a case's pixels come under: its SPDX license and whether derivatives (the
+    published images) may be redistributed."""
+
+    license: str
+    redistributable: bool
+
+
+class Intensity(StrEnum):
+    """What the stored intensities of a record are, for the windowing of its pixels."""
+
+    NATIVE = "native"  # as the modality stores them (HU for CT volumes)
+    HU = "hu"  # 2D CT converted to Hounsfield units on load (images2d ``hu_offset``)
+    NORMALIZED = "normalized"  # already normalized by the source (M3D-Seg z-scores): no presets
+
+
+@dataclass(frozen=True, slots=True)
+class RecordProblem:
+    """Why a listed entry is bad before any pixel is read (a path leaving its folder, a name of
+    the wrong shape, a duplicate). The pipeline rejects such a record without loading it."""
+
+    reason: Reason
+    detail: str  # one line for the rejection file
+
+
+@dataclass(frozen=True, slots=True)
 class SourceRecord:
     """One native case of a source, as listed by ``Builder.records``: paths, no pixels.
+
+    Generic code reads only the typed fields; ``payload`` is the builder's own frozen data for
+    its ``load`` (label tables, box lists, mask lists), never read by anything else.
 
     Attributes:
         source: builder slug.
@@ -70,7 +102,13 @@ class SourceRecord:
         image: path of the image file (or DICOM series folder).
         label: path of the label map / mask, if any.
         official_split: the source's own split, honoured when present.
-        extra: small source-specific strings a builder needs in ``load`` (never pixels).
+        terms: this case's license terms, where a source mixes licenses; None means the
+            builder's declared ``license``/``redistributable``.
+        problem: set when the entry is bad at listing time; the case is rejected unread.
+        geometry_known: False when the source has no trustworthy spacing and orientation
+            (M3D-Seg): rows then claim no spacing, plane, positions, sizes or patient sides.
+        intensity: what the stored intensities are (decides CT presets vs percentiles).
+        payload: builder-private data for ``load``.
     """
 
     source: str
@@ -81,10 +119,20 @@ class SourceRecord:
     image: Path
     label: Path | None = None
     official_split: Split | None = None
-    extra: tuple[tuple[str, str], ...] = ()
+    terms: Terms | None = None
+    problem: RecordProblem | None = None
+    geometry_known: bool = True
+    intensity: Intensity = Intensity.NATIVE
+    payload: object = None
 
-    def extra_value(self, key: str, default: str = "") -> str:
-        return dict(self.extra).get(key, default)
+    def payload_as(self, kind: type[P]) -> P:
+        """The payload, checked to be the builder's own type (a mismatch is a bug)."""
+        if not isinstance(self.payload, kind):
+            raise TypeError(
+                f"{self.source}/{self.case_id}: payload is {type(self.payload).__name__}, "
+                f"expected {kind.__name__}"
+            )
+        return self.payload
 
 
 @dataclass(slots=True)

@@ -32,7 +32,7 @@ from unimed_cot.imaging import (
     write_nifti,
 )
 from unimed_cot.imaging.normalize import check_label_grid
-from unimed_cot.pipeline.stages import reason_slug
+from unimed_cot.reasons import reason_of
 from unimed_cot.records import Volume
 
 CT_SMALL = Path(get_testdata_file("CT_small.dcm"))  # type: ignore[arg-type]
@@ -67,7 +67,7 @@ def test_truncated_gzip(tmp_path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])  # the header survives, the voxels do not
     error = raised(read_volume, path)
     assert type(error) is TruncatedFileError
-    assert reason_slug(error) == "truncated-file"
+    assert reason_of(error) == "truncated-file"
     assert str(error).startswith("cut.nii.gz: truncated")
     # A gzip whose CRC fails is the same failure.
     payload = bytearray(
@@ -121,7 +121,7 @@ def test_non_finite_voxels(tmp_path: Path, bad: float) -> None:
     array[1, 2, 3] = bad
     error = raised(read_volume, save_nifti(tmp_path / "nan.nii", array))
     assert type(error) is NonFiniteVoxelsError
-    assert reason_slug(error) == "non-finite-voxels"
+    assert reason_of(error) == "non-finite-voxels"
     assert str(error) == "nan.nii: 1 NaN/Inf voxels of 64"
 
 
@@ -130,7 +130,7 @@ def test_degenerate_shapes(tmp_path: Path, shape: tuple[int, int, int]) -> None:
     path = save_nifti(tmp_path / "thin.nii", np.zeros(shape, np.float32))
     error = raised(read_volume, path)
     assert type(error) is DegenerateShapeError
-    assert reason_slug(error) == "degenerate-shape"
+    assert reason_of(error) == "degenerate-shape"
 
 
 def test_single_slice_is_still_a_volume(tmp_path: Path) -> None:
@@ -153,7 +153,7 @@ def test_bad_affines(tmp_path: Path, affine: np.ndarray, message: str) -> None:
     error = raised(read_volume, path)
     assert type(error) is BadAffineError
     assert message in str(error)
-    assert reason_slug(error) == "bad-affine"
+    assert reason_of(error) == "bad-affine"
 
 
 def test_image_and_mask_mismatch(tmp_path: Path) -> None:
@@ -161,7 +161,7 @@ def test_image_and_mask_mismatch(tmp_path: Path) -> None:
     other_grid = Volume(array=np.zeros((4, 4, 3), np.uint8), affine=AFFINE)
     with pytest.raises(LabelMismatchError) as info:
         check_label_grid(image, other_grid)
-    assert reason_slug(info.value) == "label-mismatch"
+    assert reason_of(info.value) == "label-mismatch"
 
 
 def test_labels_outside_the_declared_set(tmp_path: Path) -> None:
@@ -173,7 +173,7 @@ def test_labels_outside_the_declared_set(tmp_path: Path) -> None:
     error = raised(read_label_volume, path, labels=[1, 2])
     assert type(error) is LabelOutOfSetError
     assert str(error) == "seg.nii.gz: label values 7 are outside the declared set [1, 2]"
-    assert reason_slug(error) == "label-out-of-set"
+    assert reason_of(error) == "label-out-of-set"
 
 
 def test_sixteen_bit_png_declared_eight_bit(tmp_path: Path) -> None:
@@ -181,7 +181,7 @@ def test_sixteen_bit_png_declared_eight_bit(tmp_path: Path) -> None:
     cv2.imwrite(str(tmp_path / "wide.png"), wide)
     error = raised(read_image_2d, tmp_path / "wide.png", bits=8)
     assert type(error) is BitDepthMismatchError
-    assert reason_slug(error) == "bit-depth-mismatch"
+    assert reason_of(error) == "bit-depth-mismatch"
     narrow = np.full((8, 8), 200, np.uint16)
     cv2.imwrite(str(tmp_path / "narrow.png"), narrow)
     assert read_image_2d(tmp_path / "narrow.png", bits=8).array.dtype == np.uint8
@@ -233,6 +233,6 @@ def test_huge_volume_header_is_refused_before_reading(tmp_path: Path) -> None:
     path.write_bytes(header.binaryblock + b"\x00" * 4 + b"\x00" * 64)  # no real voxels at all
     error = raised(read_volume, path)
     assert type(error) is ImageTooLargeError
-    assert reason_slug(error) == "image-too-large"
+    assert reason_of(error) == "image-too-large"
     small = save_nifti(tmp_path / "small.nii", np.zeros((10, 10, 10), np.float32))
     assert type(raised(read_volume, small, max_voxels=999)) is ImageTooLargeError

@@ -18,8 +18,15 @@ from unimed_cot.release.hydrate import hydrate
 from unimed_cot.release.publish import publish
 from unimed_cot.release.rowindex import read_row_index
 from unimed_cot.release.validate import format_problems, validate_release
+from unimed_cot.store import read_table, write_parquet
 from unimed_cot.store.files import sha256_file
-from unimed_cot.store.workspace import Workspace
+from unimed_cot.store.workspace import CASE_TERMS_KEY, Workspace
+
+
+def _stage_terms(staged_file: Path, license_id: str, *, redistributable: bool) -> None:
+    """Record other terms in a staged case file, as the pipeline does for such a record."""
+    terms = json.dumps({"license": license_id, "redistributable": redistributable})
+    write_parquet(read_table(staged_file), staged_file, extra_metadata={CASE_TERMS_KEY: terms})
 
 
 def _images_by_id(release: Path) -> dict[str, list[bytes]]:
@@ -33,8 +40,8 @@ def _images_by_id(release: Path) -> dict[str, list[bytes]]:
 def test_a_case_marked_not_redistributable_is_published_without_pixels(
     workspace: Path,
 ) -> None:
-    terms = Workspace(workspace).terms_path("beta", "vol01")
-    terms.write_text(json.dumps({"license": "CC-BY-NC-4.0", "redistributable": False}))
+    staged = workspace / ".build" / "staged" / "beta" / "vol01.parquet"
+    _stage_terms(staged, "CC-BY-NC-4.0", redistributable=False)
     report = publish(workspace, version="0.1.0")
     images = _images_by_id(workspace)
     assert {i for i, imgs in images.items() if not imgs} == {"beta/vol01/0", "beta/vol01/1"}
@@ -75,9 +82,9 @@ def phantom_copy(demo_release: Path, tmp_path: Path) -> Path:
     """The demo release with two phantom cases marked not redistributable, republished."""
     copy = tmp_path / "release"
     shutil.copytree(demo_release, copy)
-    for case in CASES:  # the per-case terms sidecar the pipeline writes for such cases
-        terms = Workspace(copy).terms_path("phantom", case)
-        terms.write_text(json.dumps({"license": "LicenseRef-test", "redistributable": False}))
+    for case in CASES:  # the terms the pipeline stages for such cases
+        staged = Workspace(copy).staged_path("phantom", case)
+        _stage_terms(staged, "LicenseRef-test", redistributable=False)
     return copy
 
 

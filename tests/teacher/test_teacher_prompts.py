@@ -13,7 +13,7 @@ import pytest
 
 from unimed_cot.records import Sample
 from unimed_cot.schemas import Trace
-from unimed_cot.teacher import build_request
+from unimed_cot.teacher import TeacherRequest, build_request, request_key
 from unimed_cot.teacher import prompts as prompts_module
 from unimed_cot.teacher.prompts import all_prompts_sha, environment, prompt_sha
 
@@ -71,8 +71,11 @@ def test_dry_run_drops_only_images(sample_3d: Sample) -> None:
     assert not dry.images_included
     assert dry.messages[1]["content"] == full.messages[1]["content"][-1:]
     assert full.text_messages()[1]["content"].startswith("[8 image(s)]")
-    assert full.cache_key("m") != dry.cache_key("m") and full.cache_key("m") != full.cache_key("n")
-    assert full.cache_key("m") == build_request(sample_3d).cache_key("m")
+    def key(request: TeacherRequest, model: str) -> str:
+        return request_key({"model": model}, request.prompt_sha, request.messages)
+
+    assert key(full, "m") != key(dry, "m") and key(full, "m") != key(full, "n")
+    assert key(full, "m") == key(build_request(sample_3d), "m")
 
 
 def test_question_box_is_named(sample_3d: Sample) -> None:

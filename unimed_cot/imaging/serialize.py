@@ -29,6 +29,7 @@ from unimed_cot.records import (
     CANONICAL_AXCODES,
     Case,
     Image2D,
+    Intensity,
     SerializedImages,
     UInt8Array,
     Volume,
@@ -164,7 +165,7 @@ def _serialize_volume(case: Case, image: Volume, config: SerializeConfig) -> Ser
         raise LabelMismatchError("label map does not lie on the image grid")
     # A source without geometry (M3D-Seg: no spacing, no consistent orientation) flags its
     # records; its rows then claim no spacing, plane, positions, sizes or patient sides.
-    known = case.record.extra_value("geometry") != "unknown"
+    known = case.record.geometry_known
     if config.target_spacing_mm is not None and known:
         image, label_map, line = resample_pair(image, label_map, config.target_spacing_mm)
         case.history.append(line)
@@ -173,7 +174,7 @@ def _serialize_volume(case: Case, image: Volume, config: SerializeConfig) -> Ser
     # No whole-volume float copy: slices are converted one at a time below.
     volume = np.asarray(image.array)
     # Intensities already normalized by the source (not HU) take a percentile window.
-    ct = is_ct(case.record.modality) and case.record.extra_value("intensity") != "normalized"
+    ct = is_ct(case.record.modality) and case.record.intensity != Intensity.NORMALIZED
     if ct:  # HU threshold, slice by slice: no body mask the size of the volume
         foreground = None
         first, last, projection = body_above(volume, CT_BODY_HU)
@@ -343,11 +344,7 @@ def _serialize_image(case: Case, image: Image2D, config: SerializeConfig) -> Ser
         height, width, max_side=config.max_side_2d, min_side=config.min_side_2d
     )
     views: CtWindowViews | None = None
-    if (
-        array.ndim == 2
-        and is_ct(case.record.modality)
-        and case.record.extra_value("intensity") == "hu"
-    ):
+    if array.ndim == 2 and is_ct(case.record.modality) and case.record.intensity == Intensity.HU:
         views = ct_views_2d(case, array, (new_h, new_w))
         published, window = views.default_images[0], views.default.describe()
         case.history.append(f"window choice: {views.default.name} (from annotated areas)")

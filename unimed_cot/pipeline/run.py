@@ -18,6 +18,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from unimed_cot.builders import Builder, get_builder
+from unimed_cot.cases import CaseFailedError, render_case
 from unimed_cot.errors import UsageError
 from unimed_cot.records import SourceRecord
 from unimed_cot.store import Workspace
@@ -178,7 +179,7 @@ def stage_one(record: SourceRecord, config: BuildConfig) -> CaseSummary:
             case_id=record.case_id,
             rows=result.rows,
             rejections=result.rejections,
-            terms=_case_terms(builder, record),
+            terms=builder.terms_of(record),
             usage=result.usage,
         )
     return CaseSummary(
@@ -190,24 +191,19 @@ def stage_one(record: SourceRecord, config: BuildConfig) -> CaseSummary:
     )
 
 
-def _case_terms(builder: Builder, record: SourceRecord) -> tuple[str, bool] | None:
-    """A case's terms when they differ from what its builder declares for the whole source."""
-    terms = builder.record_terms(record)
-    declared = (type(builder).license, bool(type(builder).redistributable))
-    return None if terms == declared else terms
-
-
 def first_request(config: BuildConfig, *, with_images: bool) -> TeacherRequest | None:
     """The teacher request of the first question of the first listed case (for ``--dry-run``),
-    built as the build would build it; None if no listed case has a question."""
-    from unimed_cot.imaging import normalize_case, serialize_case
-
+    built as the build would build it; None if no listed case has a question (a case that is
+    bad input is skipped, as the build would reject it)."""
     builder = get_builder(config.source)
     root = resolve_input(builder, config)
     for record in _limited(builder.records(root), config.limit):
-        case = normalize_case(builder.load(record))
-        pixels = serialize_case(case, config.serialize)
-        samples = make_samples(case, pixels, license=builder.license, seed=config.seed)
+        try:
+            rendered = render_case(builder, record, config.serialize)
+        except CaseFailedError:
+            continue
+        license_id = builder.terms_of(record).license
+        samples = make_samples(rendered.case, rendered.pixels, license=license_id, seed=config.seed)
         if samples:
             return build_request(samples[0], with_images=with_images)
     return None

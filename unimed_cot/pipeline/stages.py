@@ -1,20 +1,23 @@
 """The per-case stages: load -> normalize -> serialize -> questions -> teacher -> validate -> row.
 
-Each stage is a small function over records. A failure inside a case becomes a ``Rejection`` with
-the stage and a reason slug; it never stops the build.
+Each stage is a small function over records. Bad input inside a case (a ``reasons.RecordError``
+or an OS error reading its files) becomes a ``Rejection`` with the stage and its reason; it never
+stops the build. Any other exception is a bug and stops it.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from unimed_cot import __version__
 from unimed_cot.builders import Builder
-from unimed_cot.imaging import normalize_case, serialize_case
+from unimed_cot.cases import CaseFailedError, render_case
+from unimed_cot.imaging.png import encode_png
 from unimed_cot.questions import generate_questions
+from unimed_cot.reasons import Reason, Stage
 from unimed_cot.records import Case, Question, Rejection, Sample, SerializedImages, SourceRecord
+from unimed_cot.store.rows import RowRecord
 from unimed_cot.teacher import (
     Answer,
     BatchTeacher,
@@ -27,7 +30,7 @@ from unimed_cot.teacher import (
 )
 
 from .config import BuildConfig
-from .rows import encode_png, to_row
+from .rows import to_row
 
 
 @dataclass(slots=True)
@@ -39,17 +42,11 @@ class CaseResult:
     """
 
     case_id: str
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[RowRecord] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     teacher_stats: TeacherStats = field(default_factory=TeacherStats)
     retry_later: bool = False
     usage: list[dict[str, Any]] = field(default_factory=list)  # per answer, LLM teachers only
-
-
-def reason_slug(error: BaseException) -> str:
-    """A reason slug from an exception class: ``LabelMismatchError`` -> ``label-mismatch``."""
-    name = type(error).__name__.removesuffix("Error") or "error"
-    return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
 
 
 def process_record(
@@ -57,31 +54,26 @@ def process_record(
 ) -> CaseResult:
     """Run every stage for one listed case. Never raises for a bad case."""
     result = CaseResult(case_id=record.case_id)
-    stage = "load"
     try:
-        case = builder.load(record)
-        stage = "normalize"
-        case = normalize_case(case)
-        stage = "serialize"
-        pixels = serialize_case(case, config.serialize)
-        stage = "questions"
-        samples = make_samples(case, pixels, license=builder.license, seed=config.seed)
-    except (ValueError, OSError, KeyError, IndexError, RuntimeError) as error:
+        rendered = render_case(builder, record, config.serialize)
+    except CaseFailedError as failure:
         result.rejections.append(
             Rejection(
-                stage=stage,
-                reason=reason_slug(error),
-                detail=str(error).splitlines()[0] if str(error) else type(error).__name__,
+                stage=failure.stage,
+                reason=failure.reason,
+                detail=failure.detail,
                 source=record.source,
                 case_id=record.case_id,
             )
         )
         return result
+    license_id = builder.terms_of(record).license
+    samples = make_samples(rendered.case, rendered.pixels, license=license_id, seed=config.seed)
     if not samples:
         result.rejections.append(
             Rejection(
-                stage="questions",
-                reason="no-question",
+                stage=Stage.QUESTIONS,
+                reason=Reason.NO_QUESTION,
                 detail="the annotations support no question (no labelled region found)",
                 source=record.source,
                 case_id=record.case_id,
@@ -168,7 +160,7 @@ def question_pixels(pixels: SerializedImages, question: Question) -> SerializedI
 
 def answer_row(
     answer: Answer, *, images: list[bytes], teacher: Teacher, version: str, config: BuildConfig
-) -> dict[str, Any] | None:
+) -> RowRecord | None:
     """The published row of an accepted answer (None for a rejected one)."""
     if answer.trace is None:
         return None

@@ -1,14 +1,14 @@
 """``hydrate RELEASE --source SLUG --input PATH``: put back the pixels of an annotation-only source.
 
-A source whose license forbids redistribution is published without pixels (``licensing``). Its
-rows keep their id (``{source}/{case id}/{question}``), and the release keeps what rebuilding
-needs: the source's build identity (seed and serialization settings, in ``manifest.json`` under
+A source whose license forbids redistribution is published without pixels (``licensing``). Its rows
+keep their id (``{source}/{case id}/{question}``), and the release keeps what rebuilding needs: the
+source's build identity (seed and serialization settings, in ``manifest.json`` under
 ``annotation_only``) and the sha256 of every image of every row (``rows.tsv``). Hydrating re-runs
-the builder's ``load``, ``normalize_case``, ``serialize_case`` and ``encode_png`` on the user's
-own copy for exactly those cases, checks every image against the recorded sha256, and writes the
-verified images into the shards (atomically, updating the manifest's checksums). A case whose
-pixels differ (another version of the source, other settings) is reported and left without
-pixels; it never gets images that are not the published ones.
+``cases.render_case`` (the build's load -> normalize -> serialize) and ``encoded_views`` on the
+user's own copy for exactly those cases, checks every image against the recorded sha256, and writes
+the verified images into the shards (atomically, updating the manifest's checksums). A case whose
+pixels differ (another version of the source, other settings) is reported and left without pixels;
+it never gets images that are not the published ones.
 """
 
 from __future__ import annotations
@@ -23,7 +23,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 import unimed_cot
+from unimed_cot.builders import Builder, get_builder
+from unimed_cot.cases import CaseFailedError, encoded_views, render_case
 from unimed_cot.errors import ReleaseError, UsageError
+from unimed_cot.imaging import SerializeConfig
+from unimed_cot.records import SourceRecord
 from unimed_cot.store.features import read_table, write_parquet
 from unimed_cot.store.files import sha256_file
 
@@ -67,17 +71,18 @@ class HydrateReport:
         return "\n".join(lines)
 
 
-def rebuild_case_images(builder: Any, record: Any, settings: dict[str, Any]) -> list[list[bytes]]:
+def rebuild_case_images(
+    builder: Builder, record: SourceRecord, settings: dict[str, Any]
+) -> list[list[bytes]]:
     """Every view of one case's published PNG bytes, exactly as ``build`` made them: the
-    case's own window first, then the other CT windows its questions may have (``views``)."""
-    from unimed_cot.imaging import SerializeConfig, normalize_case, serialize_case
-    from unimed_cot.pipeline.rows import encode_png
+    case's own window first, then the other CT windows its questions may have (``views``).
 
+    Raises:
+        CaseFailedError: the case is bad input in the user's copy.
+    """
     known = {f.name for f in fields(SerializeConfig)}
     config = SerializeConfig(**{k: v for k, v in settings.items() if k in known})
-    pixels = serialize_case(normalize_case(builder.load(record)), config)
-    views = pixels.views.all_views() if pixels.views else {pixels.window: pixels.images}
-    return [[encode_png(image) for image in images] for images in views.values()]
+    return list(encoded_views(render_case(builder, record, config).pixels).values())
 
 
 def hydrate(release: Path, *, source: str, input_path: Path) -> HydrateReport:
@@ -88,8 +93,6 @@ def hydrate(release: Path, *, source: str, input_path: Path) -> HydrateReport:
             does not look like the source.
         ReleaseError: when the release has no manifest or no ``rows.tsv``.
     """
-    from unimed_cot.builders import get_builder
-
     manifest = read_manifest(release / MANIFEST_NAME)
     entry = (manifest.get("annotation_only") or {}).get(source)
     if entry is None:
@@ -117,8 +120,8 @@ def hydrate(release: Path, *, source: str, input_path: Path) -> HydrateReport:
             continue
         try:
             pngs = rebuild_case_images(builder, record, dict(identity.get("serialize") or {}))
-        except (ValueError, OSError, KeyError, IndexError, RuntimeError) as error:
-            report.failed_cases[record.case_id] = f"{type(error).__name__}: {error}"
+        except CaseFailedError as failure:
+            report.failed_cases[record.case_id] = f"{failure.reason}: {failure.detail}"
             continue
         images[record.case_id] = {
             tuple(hashlib.sha256(png).hexdigest() for png in view): view for view in pngs

@@ -1,16 +1,11 @@
-"""Which rows may carry pixels: each source's license and redistribution flag, per-case overrides.
+"""Which rows may carry pixels: each case's terms as its record carried them.
 
-A source's terms come from its builder (``license``, ``redistributable``). A builder whose terms
-differ per case (user-described data, ``builders/_userdata.py``) records them per case; the
-staged row carries ``license`` but not the redistribution flag, so the contract for it is a small
-JSON sidecar the pipeline writes beside the staged rows::
-
-    DIR/.build/staged/<source>/<case_key>.terms.json   (case_key: pipeline.workspace)
-    {"license": "CC-BY-NC-4.0", "redistributable": false}
-
-When present it overrides the builder's flag for that case. A source with no registered builder
-(a folder staged by other tooling) is taken as redistributable under the license of its rows,
-and is marked "unknown" in the card.
+Every record has terms: its own (``SourceRecord.terms``, where a source mixes licenses: SA-Med2D,
+M3D-Seg, user data) or its builder's declared ones. The pipeline stages them with the case's rows
+(the staged file's schema metadata, ``store.workspace.CASE_TERMS_KEY``), so the flag travels with
+the rows it governs. A staged file without them (written by other tooling) takes its registered
+builder's declared terms; a source with no registered builder is taken as redistributable under
+the license of its rows, and is marked "unknown" in the card.
 
 A row that may not be redistributed is published **annotation-only**: every column but the
 pixels (``images`` is empty); the sha256 of each image it had goes into ``rows.tsv`` and the
@@ -20,13 +15,9 @@ and check the pixels from the user's own copy of the source.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-from unimed_cot.errors import ReleaseError
 
 from .staging import StagedRow
 
@@ -56,29 +47,7 @@ def case_id_of(row_id: str, source: str) -> str:
     return row_id.removeprefix(f"{source}/").rpartition("/")[0]
 
 
-def case_terms(workspace: Path, source: str, case_id: str) -> dict[str, Any] | None:
-    """The per-case terms sidecar, when the pipeline wrote one.
-
-    Raises:
-        ReleaseError: when the sidecar exists but is not a JSON object with a boolean flag.
-    """
-    from unimed_cot.store.workspace import Workspace
-
-    path = Workspace(workspace).terms_path(source, case_id)
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ReleaseError(f"{path} is not readable JSON ({error})") from error
-    if not isinstance(data, dict) or not isinstance(data.get("redistributable"), bool):
-        raise ReleaseError(f'{path}: expected {{"redistributable": true|false, "license": ...}}')
-    return data
-
-
-def annotation_only(
-    rows: Sequence[StagedRow], workspace: Path
-) -> tuple[set[str], dict[str, dict[str, Any]]]:
+def annotation_only(rows: Sequence[StagedRow]) -> tuple[set[str], dict[str, dict[str, Any]]]:
     """Ids of the rows published without pixels, and the license summary per source.
 
     Returns:
@@ -88,17 +57,11 @@ def annotation_only(
     stripped: set[str] = set()
     summary: dict[str, dict[str, Any]] = {}
     terms: dict[str, SourceTerms] = {}
-    overrides: dict[tuple[str, str], dict[str, Any] | None] = {}
     for row in rows:
         source_terms_ = terms.get(row.source)
         if source_terms_ is None:
             source_terms_ = terms[row.source] = source_terms(row.source, row.license)
-        case = case_id_of(row.id, row.source)
-        key = (row.source, case)
-        if key not in overrides:
-            overrides[key] = case_terms(workspace, row.source, case)
-        override = overrides[key]
-        allowed = source_terms_.redistributable if override is None else override["redistributable"]
+        allowed = source_terms_.redistributable if row.terms is None else row.terms.redistributable
         entry = summary.setdefault(
             row.source,
             {

@@ -178,7 +178,7 @@ def publish(
         contaminated.report["benchmarks"][name]["hash_list_sha256"] = sha256_file(workspace / path)
     dropped = {**duplicates.dropped, **contaminated.dropped}
     rows = [row for row in rows if row.id not in dropped]
-    stripped, licenses = annotation_only(rows, workspace)
+    stripped, licenses = annotation_only(rows)
     index = [
         IndexedRow(
             row.id,

@@ -20,7 +20,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from unimed_cot.errors import ReleaseError
+from unimed_cot.records import Terms
 from unimed_cot.store import Workspace, read_table, sha256_file
+from unimed_cot.store.workspace import staged_terms
 
 _TEXT_COLUMNS = ("id", "question", "answer", "reasoning", "modality", "window", "question_type")
 
@@ -42,6 +44,9 @@ class StagedRow:
     file: Path
     index: int  # row index inside ``file``
     nbytes: int  # encoded images + text, the measure shards are bounded by
+    terms: Terms | None = (
+        None  # what the case's staged file records; None if staged by other tooling
+    )
 
     @property
     def config(self) -> str:
@@ -68,6 +73,10 @@ def scan_staged(workspace: Path) -> list[StagedRow]:
                 f"staged file {path} is not readable ({error}); delete it and run "
                 f"`unimed-cot build` again to rebuild that case"
             ) from error
+        try:
+            terms = staged_terms(table.schema.metadata)
+        except ValueError as error:
+            raise ReleaseError(f"staged file {path}: {error}") from error
         sizes = _row_sizes(table)
         light = table.drop_columns(["images"]).to_pylist()
         for index, row in enumerate(light):
@@ -86,6 +95,7 @@ def scan_staged(workspace: Path) -> list[StagedRow]:
                     file=path,
                     index=index,
                     nbytes=int(sizes[index]),
+                    terms=terms,
                 )
             )
     return rows

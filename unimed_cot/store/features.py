@@ -124,16 +124,21 @@ def read_table(path: Path) -> pa.Table:
     return table
 
 
-def write_parquet(table: pa.Table, path: Path) -> None:
+def write_parquet(
+    table: pa.Table, path: Path, *, extra_metadata: Mapping[str, str] | None = None
+) -> None:
     """Write a row table as Parquet: deterministic bytes, atomic, zstd, features in the metadata.
 
     The same table always gives the same bytes with the same pyarrow version: no timestamps,
-    fixed row groups and column options, content-defined page boundaries.
+    fixed row groups and column options, content-defined page boundaries. ``extra_metadata``
+    adds schema metadata keys (a staged case's terms); shards are written without any.
     """
     if not table.schema.equals(ROW_SCHEMA):
         table = table.cast(ROW_SCHEMA)
     # The features declaration travels in the schema metadata; always write exactly ours.
-    table = table.replace_schema_metadata(ROW_SCHEMA.metadata)
+    metadata = dict(ROW_SCHEMA.metadata or {})
+    metadata.update({k.encode(): v.encode() for k, v in (extra_metadata or {}).items()})
+    table = table.replace_schema_metadata(metadata)
     leaves = _leaves(ROW_SCHEMA)
     with atomic_path(path) as tmp:
         pq.write_table(

@@ -4,7 +4,8 @@ A case is finished when its staged Parquet file exists. The file is written last
 (temporary name, then rename), after the case's rejections, so a run killed at any point leaves
 either a finished case or nothing for that case, and a rerun redoes only unfinished cases::
 
-    DIR/.build/staged/<source>/<case_key>.parquet      rows of one case (possibly none)
+    DIR/.build/staged/<source>/<case_key>.parquet      rows of one case (possibly none), with the
+                                                       case's terms in its schema metadata
     DIR/.build/rejections/<source>/<case_key>.jsonl    rejections of one case, with reasons
     DIR/.build/usage/<source>/<case_key>.jsonl         LLM teachers: tokens and cost per question
     DIR/.build/runs/<source>.json                      identity of the staged rows, last summary
@@ -22,9 +23,15 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from unimed_cot.records import Rejection
+from unimed_cot.records import Rejection, Terms
 
+from .features import rows_to_table, write_parquet
 from .files import write_bytes_atomic
+from .rows import RowRecord
+
+# Schema-metadata key of a staged case file that records the terms its record carried, so the
+# pixels' license travels with the rows themselves (one file, written atomically).
+CASE_TERMS_KEY = "unimed_cot.case_terms"
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -76,11 +83,6 @@ class Workspace:
     def rejections_path(self, source: str, case_id: str) -> Path:
         return self.build / "rejections" / source / f"{case_key(case_id)}.jsonl"
 
-    def terms_path(self, source: str, case_id: str) -> Path:
-        """The case's own license terms, when they differ from its source's (see
-        ``unimed_cot.release.licensing``)."""
-        return self.staged_dir(source) / f"{case_key(case_id)}.terms.json"
-
     def usage_path(self, source: str, case_id: str) -> Path:
         return self.build / "usage" / source / f"{case_key(case_id)}.jsonl"
 
@@ -98,24 +100,26 @@ class Workspace:
         *,
         source: str,
         case_id: str,
-        rows: Sequence[dict[str, Any]],
+        rows: Sequence[RowRecord],
         rejections: Iterable[Rejection],
-        terms: tuple[str, bool] | None = None,
+        terms: Terms,
         usage: Sequence[dict[str, Any]] = (),
     ) -> None:
-        """Record one finished case: rejections and terms first, then the rows file that marks
-        it done. ``terms`` (license, redistributable) is written only when given."""
-        from unimed_cot.store.features import rows_to_table, write_parquet
-
-        if terms is not None:
-            blob = json.dumps({"license": terms[0], "redistributable": terms[1]}, sort_keys=True)
-            write_bytes_atomic(self.terms_path(source, case_id), (blob + "\n").encode())
+        """Record one finished case: rejections and usage first, then the rows file that marks
+        it done and records the case's terms (license, may its pixels be redistributed)."""
         if usage:
             ledger = "".join(json.dumps(line, sort_keys=True) + "\n" for line in usage)
             write_bytes_atomic(self.usage_path(source, case_id), ledger.encode())
         lines = "".join(json.dumps(asdict(r), sort_keys=True) + "\n" for r in rejections)
         write_bytes_atomic(self.rejections_path(source, case_id), lines.encode())
-        write_parquet(rows_to_table(rows), self.staged_path(source, case_id))
+        blob = json.dumps(
+            {"license": terms.license, "redistributable": terms.redistributable}, sort_keys=True
+        )
+        write_parquet(
+            rows_to_table([row.as_dict() for row in rows]),
+            self.staged_path(source, case_id),
+            extra_metadata={CASE_TERMS_KEY: blob},
+        )
 
     def read_run(self, source: str) -> dict[str, Any] | None:
         path = self.run_path(source)
@@ -140,3 +144,22 @@ class Workspace:
 
 def _listed(folder: Path, pattern: str) -> list[Path]:
     return sorted(folder.glob(pattern)) if folder.is_dir() else []
+
+
+def staged_terms(metadata: dict[bytes, bytes] | None) -> Terms | None:
+    """The terms a staged case file records (None for files staged by other tooling).
+
+    Raises:
+        ValueError: when the key is there but does not hold ``{"license", "redistributable"}``.
+    """
+    raw = (metadata or {}).get(CASE_TERMS_KEY.encode())
+    if raw is None:
+        return None
+    data = json.loads(raw)
+    if not (
+        isinstance(data, dict)
+        and isinstance(data.get("license"), str)
+        and isinstance(data.get("redistributable"), bool)
+    ):
+        raise ValueError(f"{CASE_TERMS_KEY} is {raw!r}, not a license and a redistributable flag")
+    return Terms(license=data["license"], redistributable=data["redistributable"])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -49,16 +47,6 @@ class TeacherRequest:
                 content = "\n".join([*prefix, *texts])
             flat.append({"role": str(message["role"]), "content": str(content)})
         return flat
-
-    def cache_key(self, model: str) -> str:
-        """sha256 of everything that determines a reply: model, messages and response schema."""
-        payload = json.dumps(
-            {"model": model, "messages": self.messages, "schema": self.response_schema},
-            sort_keys=True,
-            separators=(",", ":"),
-            ensure_ascii=False,
-        )
-        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
 @runtime_checkable

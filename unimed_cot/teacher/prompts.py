@@ -14,12 +14,11 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
-import cv2
 import jinja2
 import jinja2.meta
-import numpy as np
 
 from unimed_cot.boxes import find_boxes
+from unimed_cot.imaging.png import encode_png
 from unimed_cot.records import Region, Sample, UInt8Array
 from unimed_cot.schemas import LETTERS, Trace
 
@@ -160,15 +159,7 @@ def all_prompts_sha() -> str:
 
 def png_data_url(image: UInt8Array) -> str:
     """A deterministic, lossless ``data:image/png;base64,...`` URL of a uint8 (H, W[, 3]) image."""
-    array: np.ndarray = np.ascontiguousarray(image)
-    if array.dtype != np.uint8:
-        raise ValueError(f"images sent to a teacher are uint8, got {array.dtype}")
-    if array.ndim == 3:
-        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)  # OpenCV writes BGR
-    ok, buffer = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, 6])
-    if not ok:
-        raise ValueError(f"could not encode an image of shape {image.shape} as PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.tobytes()).decode("ascii")
+    return "data:image/png;base64," + base64.b64encode(encode_png(image)).decode("ascii")
 
 
 def _read(name: str) -> str:
