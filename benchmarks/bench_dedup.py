@@ -3,7 +3,7 @@
 Generates N smooth synthetic grayscale images (256x256 PNGs, as a release publishes), plants
 near copies (re-encoded, brightened, rescaled), then times:
 
-1. hashing: ``unimed_cot.release.hashing`` (OpenCV decode, scipy DCT) vs ``imagehash.phash`` +
+1. hashing: ``unimed_cot.screening.hashing`` (OpenCV decode, scipy DCT) vs ``imagehash.phash`` +
    ``imagehash.dhash`` (PIL), on the same PNG bytes (a sample, extrapolated);
 2. search: ``dedup.near_pairs`` (multi-index hashing) vs ``dedup.naive_near_pairs`` (all pairs,
    vectorized per row) on the same hashes; all pairs runs on a subset and is extrapolated as
@@ -22,8 +22,8 @@ import time
 import cv2
 import numpy as np
 
-from unimed_cot.release.dedup import naive_near_pairs, near_pairs
-from unimed_cot.release.hashing import hash_image_bytes
+from unimed_cot.screening.dedup import naive_near_pairs, near_pairs
+from unimed_cot.screening.hashing import hash_image_bytes
 
 
 def _images(n: int, side: int, seed: int) -> list[bytes]:

@@ -31,7 +31,7 @@ from unimed_cot.pipeline.config import BuildConfig
 from unimed_cot.pipeline.run import BuildReport, run_build
 from unimed_cot.release.licensing import case_id_of
 from unimed_cot.release.publish import publish
-from unimed_cot.release.validate import validate_release
+from unimed_cot.validate import validate_release
 
 # Small published sizes keep the contract fast; they are still Qwen-fixed sizes.
 SERIALIZE = SerializeConfig(n_slices=8, slice_size=112, max_side_2d=224)

@@ -214,6 +214,58 @@ def from_m3d(values: Sequence[float], *, width: int, height: int, n_slices: int)
     )
 
 
+# The reference system's crop hygiene (UniReason-Med ``urm_bbox_utils.py``): integer coordinates
+# clamped to the image, at least 4 px a side (grown symmetrically), an aspect ratio of at most
+# 180 (the short side grown), and no upscaling of the crop itself.
+CROP_MIN_SIDE = 4
+CROP_MAX_ASPECT = 180
+
+
+def crop_window(box: Sequence[int], *, width: int, height: int) -> tuple[int, int, int, int]:
+    """The pixel window ``(x1, y1, x2, y2)`` to crop for the xy part of a box, half-open and
+    inside a ``width`` x ``height`` image, with the reference's crop hygiene."""
+    x1, y1, x2, y2 = (int(v) for v in box)
+    x1, x2 = sorted((min(max(x1, 0), width), min(max(x2, 0), width)))
+    y1, y2 = sorted((min(max(y1, 0), height), min(max(y2, 0), height)))
+    x1, x2 = _grow(x1, x2, CROP_MIN_SIDE, width)
+    y1, y2 = _grow(y1, y2, CROP_MIN_SIDE, height)
+    if (x2 - x1) > CROP_MAX_ASPECT * (y2 - y1):
+        y1, y2 = _grow(y1, y2, -(-(x2 - x1) // CROP_MAX_ASPECT), height)
+    elif (y2 - y1) > CROP_MAX_ASPECT * (x2 - x1):
+        x1, x2 = _grow(x1, x2, -(-(y2 - y1) // CROP_MAX_ASPECT), width)
+    return x1, y1, x2, y2
+
+
+def crop_planes(box: Sequence[int], n_images: int) -> tuple[range, tuple[int, int, int, int]]:
+    """Which images a box's crops come from, and its xy part: the first image for a 2D box;
+    for a 3D box every slice in ``[z1, z2)`` with ``z1`` clamped into ``[0, K-1]`` and ``z2``
+    into ``[z1+1, K]``, as the reference inference does.
+
+    Raises:
+        BoxError: a box with neither 4 nor 6 values, or no image.
+    """
+    if n_images < 1:
+        raise BoxError("no image to crop")
+    _check_arity(box)
+    if len(box) == 4:
+        return range(1), (int(box[0]), int(box[1]), int(box[2]), int(box[3]))
+    z1 = min(max(int(box[2]), 0), n_images - 1)
+    z2 = min(max(int(box[5]), z1 + 1), n_images)
+    return range(z1, z2), (int(box[0]), int(box[1]), int(box[3]), int(box[4]))
+
+
+def _grow(lo: int, hi: int, side: int, limit: int) -> tuple[int, int]:
+    """Expand ``[lo, hi)`` symmetrically to at least ``side`` pixels, kept inside ``[0, limit)``."""
+    side = min(side, limit)
+    if hi - lo >= side:
+        return lo, hi
+    lo = max(0, lo - (side - (hi - lo)) // 2)
+    hi = lo + side
+    if hi > limit:
+        hi, lo = limit, limit - side
+    return lo, hi
+
+
 def _check_arity(box: Sequence[int]) -> None:
     if len(box) not in (4, 6):
         raise BoxError(f"a box has 4 (2D) or 6 (3D) coordinates, got {len(box)}: {list(box)}")

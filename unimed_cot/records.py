@@ -42,6 +42,9 @@ class Split(StrEnum):
     TEST = "test"
 
 
+SPLITS: tuple[str, ...] = tuple(s.value for s in Split)  # from least to most held out
+
+
 class Plane(StrEnum):
     AXIAL = "axial"
     CORONAL = "coronal"

@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 
 from unimed_cot.cli import app
 from unimed_cot.release.publish import publish
-from unimed_cot.release.validate import validate_release
 from unimed_cot.store.features import read_table, rows_to_table, table_to_rows, write_parquet
 from unimed_cot.store.files import sha256_file
+from unimed_cot.validate import validate_release
 
 
 def test_a_planted_cross_split_duplicate_is_caught(workspace: Path) -> None:

@@ -15,17 +15,17 @@ from typer.testing import CliRunner
 
 from unimed_cot.cli import app
 from unimed_cot.errors import UsageError
-from unimed_cot.release.dedup import naive_near_pairs, near_pairs
-from unimed_cot.release.hashing import (
+from unimed_cot.release.publish import publish
+from unimed_cot.screening.dedup import naive_near_pairs, near_pairs
+from unimed_cot.screening.hashing import (
     ImageHash,
     hash_image_bytes,
     read_hash_list,
     stack_hash,
     write_hash_list,
 )
-from unimed_cot.release.publish import publish
-from unimed_cot.release.validate import validate_release
 from unimed_cot.store.files import sha256_file
+from unimed_cot.validate import validate_release
 
 
 def _decode(data: bytes) -> np.ndarray:

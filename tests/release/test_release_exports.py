@@ -13,18 +13,15 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from unimed_cot.boxes import render_box
+from unimed_cot.boxes import crop_window, render_box
+from unimed_cot.chat import interleave, system_prompt, user_text
 from unimed_cot.cli import app
 from unimed_cot.errors import UsageError
-from unimed_cot.release.exports import (
-    SYSTEM_PROMPT_3D,
-    crop_box,
-    export_release,
-    image_id,
-    interleave,
-    user_text,
-)
+from unimed_cot.exports import export_release
+from unimed_cot.exports.base import image_id
 from unimed_cot.release.publish import publish
+
+SYSTEM_PROMPT_3D = system_prompt(3)
 
 
 def _table(folder: Path) -> pa.Table:
@@ -32,23 +29,35 @@ def _table(folder: Path) -> pa.Table:
 
 
 def test_crop_hygiene_matches_the_reference() -> None:
-    assert crop_box([10, 10, 30, 40], 100, 100) == (10, 10, 30, 40)
-    assert crop_box([-5, 90, 300, 120], 100, 100) == (0, 90, 100, 100)  # clamped
-    assert crop_box([50, 50, 51, 52], 100, 100) == (49, 49, 53, 53)  # at least 4 px a side
-    assert crop_box([0, 0, 2, 1], 100, 100) == (0, 0, 4, 4)  # grown inside the image
-    x1, y1, x2, y2 = crop_box([0, 10, 1000, 11], 1000, 100)
+    assert crop_window([10, 10, 30, 40], width=100, height=100) == (10, 10, 30, 40)
+    assert crop_window([-5, 90, 300, 120], width=100, height=100) == (0, 90, 100, 100)  # clamped
+    assert crop_window([50, 50, 51, 52], width=100, height=100) == (
+        49,
+        49,
+        53,
+        53,
+    )  # at least 4 px a side
+    assert crop_window([0, 0, 2, 1], width=100, height=100) == (
+        0,
+        0,
+        4,
+        4,
+    )  # grown inside the image
+    x1, y1, x2, y2 = crop_window([0, 10, 1000, 11], width=1000, height=100)
     assert (x2 - x1) / (y2 - y1) <= 180
 
 
 def test_crops_are_placed_after_each_box() -> None:
     text = f"<think>see {render_box([1, 2, 9, 9])} and {render_box([0, 0, 5, 5])}</think>A. x"
-    crops = [[b"one"], [b"two", b"three"]]
+    crops = [[image_id(b"one")], [image_id(b"two"), image_id(b"three")]]
     parts = interleave(text, crops)
     assert [kind for kind, _ in parts] == ["text", "image", "text", "image", "image", "text"]
     assert parts[1] == ("image", image_id(b"one")) and parts[-1] == ("text", "</think>A. x")
     row = {"question": "Where?", "options": ["a", "b", "c", "d"], "dims": 3}
-    assert user_text(row) == "Where?\n\nA. a\nB. b\nC. c\nD. d\n\nPlease answer with A, B, C, or D."
-    assert user_text({**row, "dims": 2}) == "Where?\n\nA. a\nB. b\nC. c\nD. d"
+    assert (
+        user_text(**row) == "Where?\n\nA. a\nB. b\nC. c\nD. d\n\nPlease answer with A, B, C, or D."
+    )
+    assert user_text(**{**row, "dims": 2}) == "Where?\n\nA. a\nB. b\nC. c\nD. d"
 
 
 def test_unireason_export_has_the_reference_columns_and_types(

@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 
 from unimed_cot.cli import app
 from unimed_cot.errors import ReleaseError, UsageError
-from unimed_cot.release.hub import check_repo_id, plan_commits, push_release, release_files
+from unimed_cot.hub import check_repo_id, plan_commits, push_release, release_files
 from unimed_cot.release.publish import publish
 
 REPO = "test-org/unimed-cot"

@@ -17,10 +17,10 @@ from unimed_cot.errors import UsageError
 from unimed_cot.release.hydrate import hydrate
 from unimed_cot.release.publish import publish
 from unimed_cot.release.rowindex import read_row_index
-from unimed_cot.release.validate import format_problems, validate_release
 from unimed_cot.store import read_table, write_parquet
 from unimed_cot.store.files import sha256_file
 from unimed_cot.store.workspace import CASE_TERMS_KEY, Workspace
+from unimed_cot.validate import format_problems, validate_release
 
 
 def _stage_terms(staged_file: Path, license_id: str, *, redistributable: bool) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from unimed_cot.release.shards import id_sort_key, plan_shards, write_shard
-from unimed_cot.release.staging import StagedRow, scan_staged
 from unimed_cot.store.features import read_table
+from unimed_cot.store.staged import StagedRow, scan_staged
 
 
 def _row(i: int, *, dims: int = 2, nbytes: int = 100, group: str = "g") -> StagedRow:

@@ -12,7 +12,7 @@ import pytest
 from unimed_cot.errors import UsageError
 from unimed_cot.release.publish import assign_row_splits
 from unimed_cot.release.splits import assign_splits, merge_official
-from unimed_cot.release.staging import StagedRow
+from unimed_cot.store.staged import StagedRow
 
 GROUPS = [f"{i:032x}" for i in range(40)]
 

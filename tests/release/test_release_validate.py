@@ -13,8 +13,8 @@ import pytest
 
 from unimed_cot.boxes import render_box
 from unimed_cot.release.publish import publish
-from unimed_cot.release.validate import Problem, ValidationReport, format_problems, validate_release
 from unimed_cot.store.features import read_table, rows_to_table, table_to_rows, write_parquet
+from unimed_cot.validate import Problem, ValidationReport, format_problems, validate_release
 
 
 @pytest.fixture

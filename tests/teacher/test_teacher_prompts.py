@@ -71,6 +71,7 @@ def test_dry_run_drops_only_images(sample_3d: Sample) -> None:
     assert not dry.images_included
     assert dry.messages[1]["content"] == full.messages[1]["content"][-1:]
     assert full.text_messages()[1]["content"].startswith("[8 image(s)]")
+
     def key(request: TeacherRequest, model: str) -> str:
         return request_key({"model": model}, request.prompt_sha, request.messages)
 

@@ -21,12 +21,12 @@ from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard, DatasetCardData
 
 import unimed_cot
+from unimed_cot.records import SPLITS
 from unimed_cot.store.features import ROW_FEATURES
 from unimed_cot.store.files import write_text_atomic
+from unimed_cot.store.staged import zero_usage
 
 from .shards import CONFIGS
-from .splits import SPLITS
-from .staging import zero_usage
 
 PRETTY_NAME = "UniMed-CoT"
 DEFAULT_CONFIG = "all"

@@ -11,9 +11,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from unimed_cot.records import SPLITS
 from unimed_cot.store.files import write_text_atomic
-
-from .splits import SPLITS
 
 TITLE = "# Changelog\n"
 _SECTION = re.compile(r"^## ", re.MULTILINE)

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .staging import StagedRow
+from unimed_cot.store.staged import StagedRow
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from unimed_cot.errors import ReleaseError
+from unimed_cot.records import SPLITS
 from unimed_cot.store.files import write_text_atomic
+from unimed_cot.store.staged import StagedRow
 
 from .shards import ShardInfo
-from .splits import SPLITS
-from .staging import StagedRow
 
 MANIFEST_NAME = "manifest.json"
 FORMAT = "unimed-cot-release/1"

@@ -30,7 +30,23 @@ from typing import Any
 
 import unimed_cot
 from unimed_cot.errors import ReleaseError, UsageError
+from unimed_cot.screening import (
+    DEFAULT_THRESHOLD,
+    decontaminate,
+    find_duplicates,
+    hash_rows,
+    load_benchmarks,
+    write_benchmark_lists,
+)
 from unimed_cot.store import Workspace, sha256_file
+from unimed_cot.store.staged import (
+    StagedRow,
+    rejection_counts,
+    scan_staged,
+    serialize_settings,
+    staged_config_hash,
+    teacher_usage,
+)
 
 from .card import write_card
 from .changelog import write_changelog
@@ -53,24 +69,8 @@ from .rowindex import (
     read_row_index,
     write_row_index,
 )
-from .screening import (
-    DEFAULT_THRESHOLD,
-    decontaminate,
-    find_duplicates,
-    hash_rows,
-    load_benchmarks,
-    write_benchmark_lists,
-)
 from .shards import DEFAULT_MAX_SHARD_BYTES, id_sort_key, plan_shards, write_shard
 from .splits import DEFAULT_RATIOS, assign_splits, merge_official
-from .staging import (
-    StagedRow,
-    rejection_counts,
-    scan_staged,
-    serialize_settings,
-    staged_config_hash,
-    teacher_usage,
-)
 
 
 @dataclass(slots=True)

@@ -20,11 +20,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from unimed_cot.records import SPLITS
 from unimed_cot.store.features import ROW_SCHEMA, read_table, write_parquet
 from unimed_cot.store.files import sha256_file
-
-from .splits import SPLITS
-from .staging import StagedRow
+from unimed_cot.store.staged import StagedRow
 
 CONFIGS: tuple[str, ...] = ("2d", "3d")
 DEFAULT_MAX_SHARD_BYTES = 500_000_000

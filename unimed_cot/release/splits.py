@@ -13,9 +13,8 @@ import math
 from collections.abc import Mapping, Sequence
 
 from unimed_cot.errors import UsageError
-from unimed_cot.records import Split
+from unimed_cot.records import SPLITS
 
-SPLITS: tuple[str, ...] = tuple(s.value for s in Split)
 DEFAULT_RATIOS: tuple[float, float, float] = (0.8, 0.1, 0.1)
 
 # When a group holds rows with different official splits (a patient whose images the source put

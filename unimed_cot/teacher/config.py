@@ -19,7 +19,7 @@ import yaml
 
 from unimed_cot.errors import UsageError
 
-from .adapters import ADAPTERS
+from .adapters import ADAPTERS, response_format
 
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 # Local servers (llama.cpp, vLLM without --api-key) accept any key, but the client needs one.
@@ -145,3 +145,61 @@ def _prices(value: Any, path: Path | None) -> tuple[tuple[str, float, float], ..
         raise UsageError(
             f"teacher config {path}: each price needs numeric 'input' and 'output' ($/1M tokens)"
         ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class TeacherFlags:
+    """The build command's teacher flags, as given (None: not given on the command line)."""
+
+    base_url: str | None = None
+    model: str | None = None
+    api_key_env: str | None = None
+    response_format: str | None = None
+    concurrency: int | None = None
+
+    def given(self) -> dict[str, Any]:
+        """The flags that were given, by setting name."""
+        return {
+            f.name: v for f in dataclasses.fields(self) if (v := getattr(self, f.name)) is not None
+        }
+
+
+def resolve_teacher(
+    teacher: str, config_file: Path | None, flags: TeacherFlags
+) -> TeacherSettings | None:
+    """Settings of the openai teacher (file, then flags on top); None for the template teacher.
+
+    Raises:
+        UsageError: openai options given to the template teacher, or bad settings.
+    """
+    given = flags.given()
+    if teacher != "openai":
+        if given or config_file is not None:
+            names = ", ".join(f"--{k.replace('_', '-')}" for k in sorted(given)) or "--config"
+            raise UsageError(f"{names} only apply with --teacher openai")
+        return None
+    return load_settings(config_file, **given)
+
+
+def chat_body(
+    settings: TeacherSettings, messages: list[dict[str, Any]], fmt: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The chat-completions body for ``messages`` (what the client sends and a dry run shows)."""
+    body: dict[str, Any] = {
+        "model": settings.model,
+        "messages": messages,
+        "temperature": settings.temperature,
+        "max_tokens": settings.max_tokens,
+    }
+    if fmt is not None:
+        body["response_format"] = fmt
+    return body
+
+
+def dry_run_body(settings: TeacherSettings, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The body the openai teacher would send for ``messages``, with its response format."""
+    from unimed_cot.schemas import Trace
+
+    return chat_body(
+        settings, messages, response_format(settings.response_format, Trace.model_json_schema())
+    )

@@ -25,7 +25,7 @@ from .adapters import response_format
 from .answering import Answer, TeacherStats
 from .base import TeacherRequest
 from .cache import CachedReply, ReplyCache, request_key
-from .config import TeacherSettings
+from .config import TeacherSettings, chat_body
 from .limits import RateBucket, with_retries
 from .pricing import PriceTable
 from .prompts import all_prompts_sha
@@ -168,14 +168,7 @@ class OpenAITeacher:
         client = self._get_client()
         slots, per_request, per_token = self._get_limits()
         estimate = _estimate_tokens(messages) + settings.max_tokens
-        body: dict[str, Any] = {
-            "model": settings.model,
-            "messages": messages,
-            "temperature": settings.temperature,
-            "max_tokens": settings.max_tokens,
-        }
-        if self._response_format is not None:
-            body["response_format"] = self._response_format
+        body = chat_body(settings, messages, self._response_format)
 
         async def call() -> ChatCompletion:
             await per_request.acquire()

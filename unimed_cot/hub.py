@@ -26,9 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from unimed_cot.errors import ReleaseError, UsageError
+from unimed_cot.release.manifest import MANIFEST_NAME, read_manifest
 from unimed_cot.store.files import sha256_file
-
-from .manifest import MANIFEST_NAME, read_manifest
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 DEFAULT_MAX_COMMIT_BYTES = 2_000_000_000

@@ -1,4 +1,4 @@
-"""Reading what ``build`` staged in ``DIR/.build/``: a light index of rows, rejections, run configs.
+"""Reading what ``build`` staged in ``DIR/.build/``: a light index of rows, rejections, runs.
 
 Publishing a release of ~220K rows cannot hold every image in memory, so it reads the staged
 files twice: once here for the light columns and each row's encoded size (images are dropped as
@@ -21,8 +21,10 @@ import pyarrow.compute as pc
 
 from unimed_cot.errors import ReleaseError
 from unimed_cot.records import Terms
-from unimed_cot.store import Workspace, read_table, sha256_file
-from unimed_cot.store.workspace import staged_terms
+
+from .features import read_table
+from .files import sha256_file
+from .workspace import Workspace, staged_terms
 
 _TEXT_COLUMNS = ("id", "question", "answer", "reasoning", "modality", "window", "question_type")
 

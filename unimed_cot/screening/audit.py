@@ -24,9 +24,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .benchmarks import benchmark_pairs
 from .dedup import near_pairs
 from .hashing import HashCache, ImageHash, stack_hash
-from .screening import DEFAULT_THRESHOLD, benchmark_pairs
+from .rows import DEFAULT_THRESHOLD
 
 BALANCE_TOLERANCE = 0.25
 BALANCE_MIN_ROWS = 50

@@ -1,0 +1,53 @@
+"""``export RELEASE --format NAME --out PATH``: a release in another project's training layout.
+
+One module per format, each an ``Exporter`` registered by subclassing (``unireason``, ``trl``,
+``llamafactory``, ``verl``); every format renders rows through ``unimed_cot.chat`` (the reference
+prompts, the user turn, crops interleaved after boxes). Adding a format is one module here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from pathlib import Path
+
+from unimed_cot.errors import UsageError
+from unimed_cot.release.manifest import MANIFEST_NAME, read_manifest
+from unimed_cot.store import read_table
+
+from .base import Exporter, ExportReport, ExportRow, export_rows, registered_exporters
+
+__all__ = ["ExportReport", "ExportRow", "Exporter", "export_formats", "export_release"]
+
+
+def export_formats() -> list[str]:
+    """The names of every export format."""
+    for module in pkgutil.iter_modules(__path__):
+        if module.name != "base":
+            importlib.import_module(f"{__name__}.{module.name}")
+    return list(registered_exporters())
+
+
+def export_release(release: Path, *, fmt: str, out: Path) -> ExportReport:
+    """Write ``release`` in the layout ``fmt`` under ``out``, one output file per input shard.
+
+    Raises:
+        UsageError: for an unknown format or an ``out`` inside the release.
+        ReleaseError: when ``release`` has no readable manifest.
+    """
+    formats = export_formats()
+    if fmt not in formats:
+        raise UsageError(f"unknown export format {fmt!r}; choose one of {', '.join(formats)}")
+    if out.resolve().is_relative_to(release.resolve()):
+        raise UsageError(f"--out {out} is inside the release {release}; choose another folder")
+    manifest = read_manifest(release / MANIFEST_NAME)
+    exporter = registered_exporters()[fmt]()
+    report = ExportReport(out=out, format=fmt)
+    for shard in sorted(manifest["shards"], key=lambda s: str(s["path"])):
+        stem = f"{shard['config']}-{Path(str(shard['path'])).stem}"
+        table = read_table(release / str(shard["path"]))
+        rows = list(export_rows(table, report, crops=exporter.injects_crops))
+        if rows:
+            exporter.write_shard(rows, out=out, stem=stem, report=report)
+    exporter.finish(out=out, report=report)
+    return report
