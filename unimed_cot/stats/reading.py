@@ -99,3 +99,10 @@ def open_parquet(path: Path) -> pq.ParquetFile:
 def case_of(row_id: str) -> str:
     """The case part of a row id ``{source}/{native case id}/{question index}``."""
     return row_id.rpartition("/")[0] or row_id
+
+
+def row_sort_key(row_id: str) -> tuple[str, int, str]:
+    """Order ids by case, then numerically by question index (``.../2`` before ``.../10``), as
+    ``release.shards.id_sort_key`` orders shards (kept here so readers need not import datasets)."""
+    prefix, _, last = row_id.rpartition("/")
+    return (prefix, int(last), "") if last.isdigit() else (prefix, -1, last)
