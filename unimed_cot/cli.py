@@ -345,6 +345,58 @@ def hash_images(
     run_hash_command(folder, out)
 
 
+@app.command()
+@_errors_to_exit
+def stats(
+    directory: DirArgument = DEFAULT_DIR,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the numbers and findings as JSON.")
+    ] = None,
+    plots: Annotated[
+        Path | None, typer.Option(help="Also draw the card's figures (PNG) into this folder.")
+    ] = None,
+    staged: Annotated[
+        bool, typer.Option(help="Measure the rows staged by `build`, not the published shards.")
+    ] = False,
+    aliases: Annotated[
+        Path | None,
+        typer.Option(help='Alias table (JSON: {"synonyms": [[...]], "broader": {...}}).'),
+    ] = None,
+    tolerance: Annotated[
+        float, typer.Option(min=0.0, max=50.0, help="Prior tolerance, in points of share.")
+    ] = 3.0,
+) -> None:
+    """Measure a release per source and family: rows, answer priors, option-set problems,
+    questions per case, region sizes, modalities, windows; and list what is out of tolerance."""
+    from unimed_cot.commands import run_stats_command
+
+    run_stats_command(
+        directory,
+        json_out=json_out,
+        plots=plots,
+        staged=staged,
+        aliases=aliases,
+        tolerance_points=tolerance,
+    )
+
+
+@app.command()
+@_errors_to_exit
+def preview(
+    directory: DirArgument = DEFAULT_DIR,
+    out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("preview.html"),
+    n: Annotated[int, typer.Option("--n", min=1, help="Rows to show.")] = 50,
+    staged: Annotated[
+        bool, typer.Option(help="Show the rows staged by `build`, not the published shards.")
+    ] = False,
+) -> None:
+    """Write a self-contained HTML gallery of rows: question, options, trace, and the image or
+    slice strip with every box drawn where its region is; filter by source, family, split."""
+    from unimed_cot.commands import run_preview_command
+
+    run_preview_command(directory, out=out, n=n, staged=staged)
+
+
 app.add_typer(build_train_app(_errors_to_exit), name="train")
 
 

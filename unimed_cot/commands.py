@@ -189,3 +189,50 @@ def run_validate_command(
         if hasattr(report, "summary")
         else f"{directory}: release is valid"
     )
+
+
+def run_stats_command(
+    directory: Path,
+    *,
+    json_out: Path | None = None,
+    plots: Path | None = None,
+    staged: bool = False,
+    aliases: Path | None = None,
+    tolerance_points: float = 3.0,
+) -> None:
+    from unimed_cot.stats import (
+        DEFAULT_ALIASES,
+        AliasTable,
+        Tolerance,
+        check_stats,
+        compute_stats,
+        print_stats,
+        write_plots,
+    )
+
+    relation = AliasTable.from_json(aliases) if aliases is not None else DEFAULT_ALIASES
+    tolerance = Tolerance(
+        yes_no_points=tolerance_points / 100, letter_points=tolerance_points / 100
+    )
+    stats = compute_stats(directory, aliases=relation, staged=True if staged else None)
+    findings = check_stats(stats, tolerance)
+    print_stats(stats, findings, console)
+    if json_out is not None:
+        import json
+
+        from unimed_cot.release.files import write_text_atomic
+
+        data = {**stats.to_json(), "findings": [f.to_json() for f in findings]}
+        write_text_atomic(json_out, json.dumps(data, indent=2, sort_keys=True) + "\n")
+        console.print(f"wrote {json_out}")
+    if plots is not None:
+        written = write_plots(stats, plots)
+        console.print(f"wrote {len(written)} figures to {plots}/")
+
+
+def run_preview_command(directory: Path, *, out: Path, n: int, staged: bool = False) -> None:
+    from unimed_cot.preview import write_preview
+
+    report = write_preview(directory, out, n=n, staged=True if staged else None)
+    console.print(report.summary(), markup=False)
+    console.print(f"open it: {out.resolve().as_uri()}", markup=False, soft_wrap=True)
