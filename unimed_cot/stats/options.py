@@ -18,6 +18,7 @@ names that differ only by their spaces are one name ("gall bladder" = "gallbladd
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -66,6 +67,7 @@ class OptionProblem:
         return f"{self.kind.value}: {self.first!r} / {self.second!r}"
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a release names a few thousand structures, often
 def normalize_name(name: str) -> str:
     """Case-folded, ``_``/``-`` read as spaces, whitespace collapsed, ends stripped."""
     return _SPACES.sub(" ", name.casefold()).strip()
@@ -87,6 +89,7 @@ class AliasTable:
     lateral: bool = True
     _keys: dict[str, str] = field(init=False, repr=False, compare=False)
     _parents: dict[str, frozenset[str]] = field(init=False, repr=False, compare=False)
+    _broader: dict[str, frozenset[str]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         keys: dict[str, str] = {}  # squeezed name -> key of its structure
@@ -103,6 +106,7 @@ class AliasTable:
                 self.canonical(name) for name in wider
             )
         object.__setattr__(self, "_parents", {k: frozenset(v) for k, v in parents.items()})
+        object.__setattr__(self, "_broader", {})  # memo: the same names recur in every row
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, lateral: bool = True) -> AliasTable:
@@ -148,6 +152,12 @@ class AliasTable:
         return self._keys.get(squeezed, squeezed)
 
     def broader(self, name: str) -> frozenset[str]:
+        known = self._broader.get(name)
+        if known is None:
+            known = self._broader[name] = self._walk_broader(name)
+        return known
+
+    def _walk_broader(self, name: str) -> frozenset[str]:
         found: set[str] = set()
         frontier = [self.canonical(name)]
         if self.lateral:
