@@ -8,7 +8,7 @@ DEMO_DIR ?= unimed-cot
 PYTEST_ARGS ?= -n 2
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: demo test lint typecheck schemas clean
+.PHONY: demo test lint typecheck schemas clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,14 @@ demo: $(VENV)/.installed
 	print(d2); print(d3); r = d3['train'][0]; print('3D row:', r['id'], len(r['images']), 'slices of', r['images'][0].size); \
 	print(r['question']); print(r['reasoning'])"
 
-test: $(VENV)/.installed-test
+# preview's browser test opens the gallery in headless Chromium (Debian's package; as root only,
+# otherwise that test is skipped and says why).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && apt-get update -q && apt-get install -y -q chromium; } \
+	  || echo "chromium not installed: the browser test of preview will be skipped"
+
+test: $(VENV)/.installed-test chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed

@@ -85,6 +85,17 @@ def test_wheel_runs_the_demo_without_the_repository(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "rows accepted now" in result.stdout
     assert list((work / "ws" / ".build" / "staged" / "phantom").glob("*.parquet"))
+    # stats and preview from the wheel alone (the gallery's template is package data)
+    for command in (["stats", "ws"], ["preview", "ws", "--out", "p.html", "--n", "3"]):
+        ran = subprocess.run(
+            [str(venv / "bin" / "unimed-cot"), *command],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert (work / "p.html").read_text().count('<section class="card"') == 3
     card = subprocess.check_output(
         [
             str(python),

@@ -1,8 +1,8 @@
 """The ``unimed-cot`` application: the root group, its commands, and the console-script entry.
 
 Each command group lives in its own module with its declaration and body (``sources``,
-``build``, ``release``, ``export``, ``train``); this module only assembles them. Errors are
-mapped to one line and an exit code in ``errors`` (the root group, and ``main`` for bugs).
+``build``, ``release``, ``export``, ``inspect``, ``train``); this module only assembles them.
+Errors are mapped to one line and an exit code in ``errors`` (the root group; ``main`` for bugs).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from unimed_cot import __version__
 from .build import build
 from .errors import UnimedGroup, debugging, report_bug
 from .export import export
+from .inspect import preview, stats
 from .release import hash_images, hydrate, publish, validate
 from .sources import sources
 from .train import train_app
@@ -64,6 +65,8 @@ app.command()(validate)
 app.command()(hydrate)
 app.command()(export)
 app.command("hash")(hash_images)
+app.command()(stats)
+app.command()(preview)
 app.add_typer(train_app, name="train")
 
 

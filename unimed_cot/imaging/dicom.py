@@ -14,7 +14,9 @@ The algorithm follows the reference tools (sources/3d-sources.md section 13, hig
    apply the Modality LUT / RescaleSlope+Intercept per slice in float32 (no int16/uint16 overflow);
 5. affine: column index along the row cosine x PixelSpacing[1], row index along the column cosine x
    PixelSpacing[0], slice index along the normal x mean step, origin the first slice's IPP; LPS is
-   turned to RAS+ by negating the first two rows.
+   turned to RAS+ by negating the first two rows. A single slice has no step: its slice axis gets
+   SpacingBetweenSlices, else SliceThickness, else 1 mm (nibabel's ``dicomwrappers`` order; GDCM,
+   hence SimpleITK, reads SpacingBetweenSlices too but falls back to 1 mm without it).
 
 Arrays come back (x, y, z) = (column, row, slice) like nibabel's; ``normalize`` reorients.
 """
@@ -63,6 +65,8 @@ class SliceGeometry:
     orientation: npt.NDArray[np.float64]  # ImageOrientationPatient: row cosine, column cosine
     pixel_spacing: tuple[float, float]  # (row spacing, column spacing), mm
     size: tuple[int, int]  # (rows, columns)
+    # SpacingBetweenSlices, else SliceThickness (mm), when positive: the extent of a lone slice
+    nominal_step: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +188,10 @@ def stack_geometry(geometries: list[SliceGeometry], source: Path) -> StackedGrid
     positions = np.stack([g.position for g in geometries])
     distances = positions @ normal
     order = [int(i) for i in np.argsort(distances, kind="stable")]
-    step = _checked_step(positions[order], distances[order], normal, name)
+    if len(geometries) == 1:
+        step = first.nominal_step or 1.0  # one slice: no positions to measure a step from
+    else:
+        step = _checked_step(positions[order], distances[order], normal, name)
     lps = np.eye(4)
     lps[:3, 0] = row_cosine * first.pixel_spacing[1]
     lps[:3, 1] = col_cosine * first.pixel_spacing[0]
@@ -199,8 +206,6 @@ def _checked_step(
     normal: npt.NDArray[np.float64],
     name: str,
 ) -> float:
-    if len(distances) == 1:
-        return 1.0  # one slice: its thickness is not a step; any positive scale keeps the grid
     steps = np.diff(distances)
     duplicates = int((steps < DUPLICATE_TOLERANCE_MM).sum())
     if duplicates:
@@ -261,6 +266,7 @@ def _slice_geometry(ds: Any, path: Path) -> SliceGeometry:
             orientation=_unit_orientation(ds.ImageOrientationPatient, path),
             pixel_spacing=_pair(ds.PixelSpacing),
             size=(int(ds.Rows), int(ds.Columns)),
+            nominal_step=_nominal_step(ds),
         )
     except ImagingError:
         raise
@@ -272,7 +278,8 @@ def _frame_geometry(group: dict[str, Any], size: tuple[int, int], path: Path) ->
     try:
         position = group["PlanePositionSequence"][0].ImagePositionPatient
         orientation = group["PlaneOrientationSequence"][0].ImageOrientationPatient
-        spacing = group["PixelMeasuresSequence"][0].PixelSpacing
+        measures = group["PixelMeasuresSequence"][0]
+        spacing = measures.PixelSpacing
     except (KeyError, AttributeError, IndexError) as error:
         raise UnsupportedFormatError(f"{path.name}: frame without plane tags ({error})") from error
     return SliceGeometry(
@@ -280,7 +287,20 @@ def _frame_geometry(group: dict[str, Any], size: tuple[int, int], path: Path) ->
         orientation=_unit_orientation(orientation, path),
         pixel_spacing=_pair(spacing),
         size=size,
+        nominal_step=_nominal_step(measures),
     )
+
+
+def _nominal_step(item: Any) -> float | None:
+    """SpacingBetweenSlices (its size: old MR files sign it), else SliceThickness, if positive."""
+    for keyword in ("SpacingBetweenSlices", "SliceThickness"):
+        try:
+            value = abs(float(item.get(keyword) or 0.0))
+        except (TypeError, ValueError):
+            continue  # a malformed optional tag only costs the hint
+        if value > 0 and np.isfinite(value):
+            return value
+    return None
 
 
 def _frame_rescale(group: dict[str, Any], ds: Any) -> tuple[float, float]:

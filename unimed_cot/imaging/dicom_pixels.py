@@ -4,6 +4,13 @@ Failures become typed errors naming the file: a truncated file (``TruncatedFileE
 compressed transfer syntax with no installed decoder (``MissingCodecError``, the fix being
 ``pip install 'unimed-cot[dicom-codecs]'``), stored values wider than BitsStored
 (``BitDepthMismatchError``).
+
+Bits above BitsStored are not part of a pixel value (PS3.5 section 8.1.1): pydicom masks them off
+and sign-extends signed data, as GDCM (SimpleITK) does, and that is the decode used here. So a
+signed value may be stored either sign-extended (``0xF800`` for -2048 in 12 bits) or with zero high
+bits (``0x0FFF`` for -1, as pydicom-data's ``mlut_18.dcm`` stores it); both are valid. What is
+refused is data that uses the bits above BitsStored for magnitude (16-bit values in a file
+declared 8-bit), which masking would silently turn into noise.
 """
 
 from __future__ import annotations
@@ -93,7 +100,9 @@ def _check_bits_stored(array: npt.NDArray[Any], ds: Any, path: Path) -> None:
     """Refuse stored values wider than BitsStored (e.g. 16-bit data in a file declared 8-bit).
 
     pydicom masks the bits above BitsStored away when it decodes, which would silently turn such
-    a file into noise; so native (uncompressed) data is checked in its raw container.
+    a file into noise; so native (uncompressed) data is checked in its raw container. A raw value
+    is valid when its high bits are all zero, or, for signed data, copies of its sign bit: signed
+    raw values thus range over ``-2**(bits-1) .. 2**bits - 1`` in the container's signed type.
     """
     bits = int(ds.get("BitsStored", 0) or 0)
     allocated = int(ds.get("BitsAllocated", 0) or 0)
@@ -106,7 +115,9 @@ def _check_bits_stored(array: npt.NDArray[Any], ds: Any, path: Path) -> None:
     container = np.dtype(f"<{'i' if signed else 'u'}{allocated // 8}")
     raw = np.frombuffer(ds.PixelData, dtype=container, count=array.size)
     if signed:
-        low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+        # sign-extended negatives down to -2**(bits-1); zero-padded ones (high bits 0, sign
+        # bit set) read as 2**(bits-1) .. 2**bits - 1 in the signed container
+        low, high = -(1 << (bits - 1)), (1 << bits) - 1
     else:
         low, high = 0, (1 << bits) - 1
     found_low, found_high = int(raw.min()), int(raw.max())
