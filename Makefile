@@ -12,8 +12,9 @@ PYTEST_ARGS ?= -n 2
 LOCK := constraints.txt
 BUILD_LOCK := build-constraints.txt
 PIP_INSTALL := $(BIN)/python -m pip install -q -c $(LOCK) --build-constraint $(BUILD_LOCK)
-# What `make test` installs on top of the core package (torch: its CPU wheel, which the lock pins
-# as torch==X+cpu, so pip never reaches for a CUDA build; torchvision is never installed).
+# The extras `make test` installs (`make demo`: dev only). torch resolves to its CPU wheel (found
+# through PIP_FIND_LINKS), which the lock pins as torch==X+cpu, so pip never reaches for a CUDA
+# build; nothing installs torchvision (tools/lock.py refuses a set that would).
 TEST_EXTRAS := dev,train,teacher
 TORCH_VERSION ?= 2.13.0+cpu
 
@@ -83,7 +84,9 @@ schemas: $(VENV)/.installed
 	$(BIN)/python -m unimed_cot.schemas
 
 # Re-resolve the pinned set from pyproject.toml's ranges in a fresh venv (pip's own resolver,
-# nothing installed; ~1 min): everything `make test` installs, and the build backends.
+# nothing installed; ~1 min): everything `make test` installs, and the build backends, i.e. this
+# project's [build-system] requires and llama-cpp-python's (scikit-build-core, and the cmake and
+# ninja it asks for where the system has none).
 lock:
 	rm -rf build/lock && $(PYTHON) -m venv build/lock/venv
 	build/lock/venv/bin/python -m pip install -q --upgrade pip
@@ -91,7 +94,7 @@ lock:
 	    --report build/lock/install.json pip "torch==$(TORCH_VERSION)" \
 	    -e ".[$(TEST_EXTRAS)]"
 	build/lock/venv/bin/python -m pip install -q --dry-run --ignore-installed \
-	    --report build/lock/build.json "setuptools>=69" wheel "scikit-build-core[pyproject]>=0.9.2" \
+	    --report build/lock/build.json "setuptools>=69" wheel "scikit-build-core>=0.9.2" \
 	    "cmake>=3.21" ninja
 	build/lock/venv/bin/python tools/lock.py write build/lock/install.json $(LOCK) --header \
 	    "$$(printf 'Every package make demo and make test install, pinned (CPython 3.11, Linux x86_64).\nWritten by make lock from the ranges in pyproject.toml; do not edit by hand.')"
