@@ -71,7 +71,9 @@ def test_good_replies_are_accepted_and_sent_concurrently(
     )
     assert len(server.seen) == 12
     assert 1 < max(s.in_flight for s in server.seen) <= 8  # concurrent, within the limit
-    assert elapsed < 12 * 0.2 * 0.6  # concurrent, not one after another
+    # concurrent, not one after another (12 x 0.2 s in sequence); the margin is wide because the
+    # in-flight count above already proves concurrency and a loaded CI machine stretches time
+    assert elapsed < 12 * 0.2 * 0.9
     # images travel as PNG data URLs; the key travels only in the Authorization header
     body = server.seen[0].body
     assert body["model"] == "gpt-4o-mini"

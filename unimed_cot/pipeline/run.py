@@ -6,12 +6,13 @@ number of workers or on the order in which cases finish.
 
 from __future__ import annotations
 
+import atexit
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from functools import lru_cache
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -116,12 +117,15 @@ def run_build(config: BuildConfig, *, progress: bool = True) -> BuildReport:
     pending = [r for r in records if not workspace.is_staged(config.source, r.case_id)]
     report.already_staged = report.listed - len(pending)
 
-    for summary in _execute(pending, config=config, progress=progress):
-        report.processed += 1
-        report.rows_new += summary.rows
-        report.rejections.update(summary.rejections)
-        report.teacher += summary.teacher
-        report.unfinished += not summary.staged
+    try:
+        for summary in _execute(pending, config=config, progress=progress):
+            report.processed += 1
+            report.rows_new += summary.rows
+            report.rejections.update(summary.rejections)
+            report.teacher += summary.teacher
+            report.unfinished += not summary.staged
+    finally:
+        close_stage_tools()  # the teacher's HTTP session ends with the build, not at exit
 
     report.rows_staged_total = _count_staged_rows(workspace, config.source)
     report.seconds = time.perf_counter() - started
@@ -155,7 +159,9 @@ def _execute(
                 bar.update()
             return
         # spawn, not fork: library threads (BLAS, Arrow) and forked locks do not mix.
-        with ProcessPoolExecutor(config.workers, mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(
+            config.workers, mp_context=get_context("spawn"), initializer=_close_tools_at_exit
+        ) as pool:
             futures = [pool.submit(stage_one, record, config) for record in pending]
             try:
                 for future in as_completed(futures):
@@ -216,10 +222,36 @@ def _check_teacher(config: BuildConfig) -> None:
         close()
 
 
-@lru_cache(maxsize=4)
+# One builder and teacher per process and config, not per case: the teacher's connection pool
+# and event loop serve every case of the build. They are closed when the build ends (here) or when
+# a worker process exits (the pool's initializer), so no aiohttp session is left to the garbage
+# collector, which would print "Unclosed client session".
+_TOOLS: dict[BuildConfig, tuple[Builder, Teacher]] = {}
+_TOOLS_LOCK = threading.Lock()
+
+
 def _stage_tools(config: BuildConfig) -> tuple[Builder, Teacher]:
-    # One builder and teacher per process and config, not per case.
-    return get_builder(config.source), make_teacher(config)
+    with _TOOLS_LOCK:
+        tools = _TOOLS.get(config)
+        if tools is None:
+            tools = _TOOLS[config] = (get_builder(config.source), make_teacher(config))
+        return tools
+
+
+def close_stage_tools() -> None:
+    """Close the teachers this process opened for builds (HTTP session, event loop, cache)."""
+    with _TOOLS_LOCK:
+        tools = list(_TOOLS.values())
+        _TOOLS.clear()
+    for _, teacher in tools:
+        close = getattr(teacher, "close", None)
+        if close is not None:
+            close()
+
+
+def _close_tools_at_exit() -> None:
+    # Runs in each spawned worker: its interpreter exits through sys.exit, which runs atexit.
+    atexit.register(close_stage_tools)
 
 
 def _count_staged_rows(workspace: Workspace, source: str) -> int:

@@ -263,7 +263,7 @@ def _aiohttp_transport() -> Any:
     httpx transport). Same API, errors and timeouts; about 35 % less client CPU per request,
     which is what keeps 64 concurrent requests near ``concurrency / latency`` on 2 cores
     (``benchmarks/bench_teacher.py``)."""
-    factory = getattr(openai, "DefaultAioHttpClient", None)  # openai >= 1.87
+    factory = getattr(openai, "DefaultAioHttpClient", None)  # openai >= 1.89
     if factory is None:
         return None
     try:
