@@ -1,5 +1,5 @@
 """What every builder may share: safe names, problem records, the record errors with their
-reasons, guarded reads, file suffixes, the project citation and the lesion vocabulary.
+reasons, guarded reads, file suffixes, the project citation and which class names are findings.
 
 * Safe names: a name from an index file or CSV that is absolute, holds a drive, a backslash or a
   NUL, or climbs out of its folder (``../../etc/passwd``) is never opened; its entry becomes a
@@ -12,13 +12,13 @@ reasons, guarded reads, file suffixes, the project citation and the lesion vocab
 
 from __future__ import annotations
 
-import re
 import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING, TypeVar
 
 from unimed_cot.imaging import ImagingError, UnreadableFileError
+from unimed_cot.questions.vocabulary import is_finding
 from unimed_cot.reasons import Reason
 from unimed_cot.records import Dims, RecordProblem, SourceRecord
 
@@ -33,16 +33,6 @@ PROJECT_CITATION = """@software{unimed_cot,
   year   = {2025},
   url    = {https://github.com/unimed-cot/unimed-cot}
 }"""
-
-# Words that name findings rather than anatomy (tumour, lesion, cyst, stones, ...).
-_LESION_WORDS = re.compile(
-    r"tumou?r|lesion|nodule|mass\b|cyst|kyst|metasta|cancer|carcinoma|neoplasm|polyp|"
-    r"h(a)?emorrhage|bleed|o?edema|infarct|stone|calcul|fracture|effusion|pneumothorax|"
-    r"abscess|necro|enhancing|malignan|aneurysm|thromb|embol|pneumonia|melanoma|nevus|ulcer|"
-    r"infection|covid|stroke|plaque",
-    re.IGNORECASE,
-)
-
 
 # --- record errors (what ``load`` raises for a bad case) -----------------------------------------
 
@@ -194,5 +184,6 @@ def read_guarded(reader: Callable[[Path], T], path: Path) -> T:
 
 
 def lesion_names(names: Iterable[str]) -> frozenset[str]:
-    """The class names that read like findings (tumour, cyst, lesion, ...), not anatomy."""
-    return frozenset(name for name in names if _LESION_WORDS.search(name))
+    """The class names that read like findings (tumour, cyst, lesion, ...), not anatomy: the
+    vocabulary's one rule (``questions.vocabulary.is_finding``)."""
+    return frozenset(name for name in names if is_finding(name))

@@ -265,10 +265,15 @@ def test_deeplesion_style_build_records_each_questions_window(tmp_path: Path) ->
     windows = {row["id"].split("/")[1]: set() for row in rows}
     for row in rows:
         windows[row["id"].split("/")[1]].add(row["window"])
-        if "lung nodule" in {r["label"] for r in row["regions"]}:
+        labels = {r["label"] for r in row["regions"]}
+        if "lung nodule" in labels:
             assert row["window"] == "CT lung W1500 L-600"
+        elif labels == {"liver lesion"}:  # a question about the liver lesion alone
+            assert row["window"] == "CT abdomen W400 L50"
+    # The nodule's slice asks about both lesions (one window each); the liver slice only has
+    # the abdomen window.
     assert windows == {
-        "000089_01_01_037": {"CT lung W1500 L-600"},
+        "000089_01_01_037": {"CT lung W1500 L-600", "CT abdomen W400 L50"},
         "000097_01_01_055": {"CT abdomen W400 L50"},
     }
     liver_only = next(row for row in rows if row["id"].startswith("images2d/000097"))

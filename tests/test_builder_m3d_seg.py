@@ -133,7 +133,8 @@ def test_serialized_geometry_claims_nothing_unknown(fixture: FixtureInfo) -> Non
         for region in pixels.regions:
             assert region.facts is not None
             assert region.facts.size_mm is None and region.facts.extent_mm == ()
-            assert (region.facts.side, region.facts.ap, region.facts.si) == ("", "", "")
+            assert (region.facts.side, region.facts.ap) == ("", "")
+            assert region.facts.position_mm == () and region.facts.span_mm is None
         got = {(r.label, tuple(r.box)) for r in pixels.regions}
         assert got == fixture.expected_regions({"id": f"m3d_seg/{record.case_id}/0"}, config)
 

@@ -23,6 +23,8 @@ import pyarrow.parquet as pq
 import pytest
 from fixtures import FixtureInfo, fixture_modules, make_fixture
 from PIL import Image
+from truth.phantom_oracle import frame_problems, labels_in
+from truth.priors import priors
 
 from unimed_cot.boxes import validate_box
 from unimed_cot.errors import SourceLayoutError
@@ -248,3 +250,36 @@ def test_build_publish_validate_load(
             assert set(split["dims"]) == {dims}
             loaded.update(split["id"])
     assert loaded == published
+
+
+def test_questions_are_framed_balanced_and_never_deny_what_is_there(built: Built) -> None:
+    """Every builder's rows: no side word without its frame, no option set with two names of
+    one structure, Yes/No in pairs per case, and never "No" for a label the case's ground truth
+    shows."""
+    by_case: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in built.staged:
+        by_case[case_id_of(row["id"], built.slug)].append(row)
+    records = {r.case_id: r for r in built.builder.records(built.info.root)}
+    for case_id, case_rows in by_case.items():
+        shown = {
+            label for row in case_rows for label, _ in built.info.expected_regions(row, SERIALIZE)
+        }
+        names = set(built.builder.load(records[case_id]).labels.values()) | shown
+        names |= {r["label"] for row in case_rows for r in row["regions"]}
+        names |= {
+            option
+            for row in case_rows
+            if row["question_type"] in ("structure_localization", "lesion_analysis")
+            for option in row["options"]
+        }
+        answers = []
+        for row in case_rows:
+            problems = frame_problems(row, names=tuple(sorted(names)), dims=row["dims"])
+            assert problems == [], (row["id"], problems)
+            if row["options"] == ["Yes", "No"]:
+                answers.append(row["answer"])
+                if row["answer"] == "B. No" and "patient's" not in row["question"]:
+                    asked = labels_in(row["question"], tuple(sorted(names)))[:1]
+                    assert not set(asked) & shown, (row["id"], asked)
+        assert answers.count("A. Yes") == answers.count("B. No"), answers
+    assert priors(built.staged).alias_option_sets == []

@@ -29,6 +29,7 @@ def test_build_help_names_every_option() -> None:
     _, output = invoke("build", "--help")
     for option in ("--source", "--input", "--out", "--limit", "--seed", "--workers", "--teacher"):
         assert option in output
+    assert "--questions " in output
 
 
 def test_version() -> None:
@@ -121,3 +122,19 @@ def test_debug_variable_shows_the_traceback(
     assert result.exit_code != 0
     assert result.exception is not None
     assert type(result.exception).__name__ == "UnknownSourceError"
+
+
+def test_questions_per_case_sets_the_number_of_questions(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "ws"
+    code, output = invoke(
+        "build", "--source", "phantom", "--out", str(out), "--limit", "2", "--no-progress",
+        "--questions", "3",
+    )  # fmt: skip
+    assert code == 0, output
+    staged = sorted((out / ".build" / "staged" / "phantom").glob("*.parquet"))
+    per_case = [pq.read_table(path, columns=["id"]).num_rows for path in staged]
+    assert per_case and all(n <= 3 for n in per_case)
+    code, output = invoke("build", "--source", "phantom", "--questions", "0")
+    assert code == 2 and "Traceback" not in output

@@ -13,7 +13,7 @@ stored twice. This module imports numpy and nothing heavier (no nibabel, pyarrow
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -190,10 +190,16 @@ class Image2D:
 @dataclass(frozen=True, slots=True)
 class AnnotatedBox:
     """A box annotation of a 2D image, in the source image's pixels (continuous coordinates,
-    origin at the top-left corner of the top-left pixel, x = column, half-open)."""
+    origin at the top-left corner of the top-left pixel, x = column, half-open).
+
+    ``mask_px`` is the pixel count of the mask the box was drawn around, in the source image,
+    when the source has one (a box derived from a mask component); sizes are compared only
+    between regions whose masks were counted, never from box areas.
+    """
 
     label: str
     box: tuple[float, float, float, float]  # x1, y1, x2, y2
+    mask_px: int | None = None
 
 
 @dataclass(slots=True)
@@ -211,6 +217,17 @@ class Case:
     lesion_labels: frozenset[str] = frozenset()
     boxes: tuple[AnnotatedBox, ...] = ()  # 2D box annotations (detection sources)
     history: list[str] = field(default_factory=list)
+    # Labels an annotation of the case covers without a published region of their own (e.g. an
+    # SA-Med2D ``union_*`` mask): never called absent, never asked about without evidence.
+    covered_labels: frozenset[str] = frozenset()
+    # The source's wider class list (names beyond ``labels``): distractors only. Absence is only
+    # ever claimed for the case's own ``labels``, the classes its annotators delineated.
+    vocabulary: tuple[str, ...] = ()
+    # 2D only: the patient direction ("L", "R", "A", "P", "S", "I") of the image's +x (columns,
+    # rightward) and +y (rows, downward) axes when the source declares them, e.g. ("L", "P")
+    # for an axial CT slice shown the radiological way, ("L", "I") for a PA chest radiograph.
+    # None: sides are stated in the image's frame.
+    image_axes: tuple[str, str] | None = None
 
     @property
     def dims(self) -> Dims:
@@ -219,22 +236,42 @@ class Case:
 
 @dataclass(frozen=True, slots=True)
 class RegionFacts:
-    """Measured facts about one annotated region, in patient terms where the frame is known."""
+    """Measured facts about one annotated region.
+
+    What the model sees (``area_px``, ``centroid``, ``largest_slice``) is counted on the
+    published pixels; what questions assert (``voxels``, ``size_mm``, positions, sides,
+    ``extent_mm``, intensities) is measured on the source's annotation at full resolution, before
+    slices are picked and resized (``imaging.truth``).
+    """
 
     area_px: int  # 2D: pixels of the published image; 3D: voxels over the published slices
     size_mm: float | None  # 2D: area in mm^2, 3D: volume in ml; None when spacing is unknown
     centroid: tuple[float, ...]  # published pixel coords: (x, y) or (x, y, z)
-    # Patient-side terms derived from the canonical frame ("right", "left", "midline";
-    # "anterior"/"posterior"; "superior"/"inferior"). Empty when orientation is unknown.
+    # Patient-side terms from the canonical frame ("right", "left", "midline" of the body's
+    # midline; "anterior"/"posterior" of its front-back centre). Empty when orientation is
+    # unknown. No superior/inferior term: that would be relative to the scanned extent.
     side: str = ""
     ap: str = ""
-    si: str = ""
     # Physical extent of the region's box in mm: (x, y) in 2D, (x, y, z) in 3D; empty when the
-    # spacing is unknown. z spans the published slices from the first to the last one, each
-    # counted as one slice gap thick.
+    # spacing is unknown.
     extent_mm: tuple[float, ...] = ()
     # 3D: index (into the published slices) of the slice where the region's area is largest.
     largest_slice: int | None = None
+    # Pixels (2D) or voxels (3D) of the annotation's mask at full resolution; None when the
+    # annotation is a box without a mask (its size is then unknown, not the box's area).
+    voxels: int | None = None
+    # 3D with known geometry: centroid in patient millimetres (L, P, S: towards the patient's
+    # left, posterior, superior), from the full-resolution mask.
+    position_mm: tuple[float, ...] = ()
+    # 2D: centroid as fractions (x / width, y / height) of the image, at full resolution.
+    fraction: tuple[float, ...] = ()
+    # 3D with known geometry: superior position (mm) of the first and the last slice it is on.
+    span_mm: tuple[float, float] | None = None
+    mean: float | None = None  # mean intensity of the region (HU on CT), when measured
+    host_mean: float | None = None  # a lesion's host around it, same unit
+    # 3D: the mask reaches the first or the last slice of the scanned volume, so its extent (and
+    # centre) along superior-inferior depends on the scan's coverage: no S/I relation is stated.
+    truncated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,10 +296,38 @@ class Question:
     answer: str  # "B. option text" for choice questions
     evidence: tuple[str, ...]  # region ids the reasoning must cite (may be empty)
     rationale: tuple[str, ...] = ()  # facts (in words) the answer follows from, for the teacher
+    # What it asks about, e.g. ("size", "liver", "spleen"), ("exists", "kidney cyst"): the kind
+    # first (``questions.drafts.Draft.fact``); no case asks one fact twice. Empty when unknown.
+    fact: tuple[str, ...] = ()
 
     @property
     def answer_letter(self) -> str:
         return self.answer.split(".", 1)[0] if self.options else ""
+
+
+@dataclass(frozen=True, slots=True)
+class CaseTruth:
+    """What a case's annotations say at full resolution, beyond its published regions.
+
+    Attributes:
+        annotated: label names the case's annotation delineates (its label table, its box
+            labels): the only names whose absence can be claimed.
+        present: label names with at least one voxel / pixel (or a box) anywhere in the case.
+        covered: labels an annotation covers without a region of their own: never absent.
+        hidden: present labels that no published region shows (between picked slices, or
+            smaller than ``min_component_px`` published pixels): never absent, never asked
+            about without evidence.
+        sides: 3D, orientation known: lesion label -> the patient sides ("left", "right") its
+            voxels occupy.
+        vocabulary: the source's wider class list, for distractors only.
+    """
+
+    annotated: frozenset[str]
+    present: frozenset[str]
+    covered: frozenset[str] = frozenset()
+    hidden: frozenset[str] = frozenset()
+    sides: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    vocabulary: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -278,6 +343,12 @@ class SerializedImages:
     regions: list[Region]
     orientation_known: bool
     views: WindowViews | None = None  # CT with a label map: other windows, per question
+    # The case's full-resolution truth; None when ``regions`` are all there is to know (pixels
+    # made by hand): then presence is what the regions show.
+    truth: CaseTruth | None = None
+    # 2D: the patient directions of the image's +x and +y axes, when the source declares them
+    # (``Case.image_axes``); 3D slices always follow the canonical frame.
+    image_axes: tuple[str, str] | None = None
 
 
 class WindowViews(Protocol):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from unimed_cot.imaging import SerializeConfig, serialize_case
 from unimed_cot.imaging.annotations import scale_box
@@ -58,4 +59,30 @@ def test_boxes_become_regions_after_mask_regions() -> None:
         (210, 140, 231, 161),
         True,
     )
-    assert nodule.facts is not None and nodule.facts.size_mm == 21 * 21 * 1.0 * 1.0
+    # A box alone has no size: its rectangle is not the finding's area.
+    assert nodule.facts is not None and nodule.facts.size_mm is None
+    assert nodule.facts.voxels is None and nodule.facts.area_px == 21 * 21
+
+
+def test_box_sizes_come_from_their_mask_counts() -> None:
+    # A thin diagonal structure (1 px wide, 300 px long) has a 300x300 box but 300 mask pixels;
+    # a disc of radius 40 fills about half of its 80x80 box.
+    record = SourceRecord(
+        source="t", case_id="c", group_key="g", dims=2, modality="CT", image=Path("x.png")
+    )
+    disc = np.hypot(*np.mgrid[-40:40, -40:40] + 0.5) < 40
+    case = Case(
+        record=record,
+        image=Image2D(np.zeros((448, 448), dtype=np.uint8), spacing_mm=(0.8, 0.8)),
+        labels={},
+        boxes=(
+            AnnotatedBox("pancreas", (50.0, 50.0, 350.0, 350.0), mask_px=300),
+            AnnotatedBox("spleen", (360.0, 300.0, 440.0, 380.0), mask_px=int(disc.sum())),
+        ),
+    )
+    pancreas, spleen = serialize_case(case, SerializeConfig(max_side_2d=448)).regions
+    assert pancreas.facts is not None and spleen.facts is not None
+    assert pancreas.facts.area_px == 300 * 300  # what the box covers
+    assert pancreas.facts.voxels == 300 and pancreas.facts.size_mm == pytest.approx(300 * 0.64)
+    assert spleen.facts.size_mm == pytest.approx(disc.sum() * 0.64)
+    assert spleen.facts.size_mm > 10 * pancreas.facts.size_mm  # the box areas said the opposite

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from unimed_cot.imaging import BodyFrame, extract_regions
+from unimed_cot.imaging import extract_regions
+from unimed_cot.imaging.truth import Entity
 
 LABELS = {1: "liver", 2: "kidney", 3: "tumor", 4: "cyst"}
 LESIONS = frozenset({"tumor", "cyst"})
@@ -42,7 +43,8 @@ def test_facts_in_published_pixels_and_mm() -> None:
     assert kidney.facts.area_px == 400
     assert kidney.facts.size_mm == pytest.approx(400.0)  # 400 px of 0.5 x 2 mm
     assert big_tumor.facts.centroid == (45.0, 45.0)  # box centre in the half-open convention
-    assert (big_tumor.facts.side, big_tumor.facts.ap, big_tumor.facts.si) == ("", "", "")
+    assert (big_tumor.facts.side, big_tumor.facts.ap) == ("", "")
+    assert big_tumor.facts.voxels is None  # no full-resolution truth given
 
 
 def test_unknown_spacing_gives_no_size_and_unlisted_values_are_ignored() -> None:
@@ -93,23 +95,31 @@ def test_3d_tiny_components_are_dropped_and_counted() -> None:
     assert result.dropped_components == 2
 
 
-def test_patient_side_terms_in_the_radiological_view() -> None:
-    stack = np.zeros((10, 100, 100), dtype=np.int32)
-    stack[1:3, 10:20, 10:20] = 1  # image left/top/low slices: patient right, anterior, inferior
-    stack[7:9, 80:90, 80:90] = 2  # patient left, posterior, superior
-    stack[4:6, 45:55, 47:53] = 4  # centred in every direction
-    body = BodyFrame(x_range=(0, 100), y_range=(0, 100), n_slices=10)
-    result = extract_regions(
-        stack, labels=LABELS, lesion_labels=LESIONS, body=body, spacing_mm=(1.0, 1.0, 2.0)
-    )
-    terms = {r.label: (r.facts.side, r.facts.ap, r.facts.si) for r in result.regions if r.facts}
-    assert terms == {
-        "liver": ("right", "anterior", "inferior"),
-        "kidney": ("left", "posterior", "superior"),
-        "cyst": ("midline", "", ""),
+def test_truth_gives_one_region_per_entity_with_its_facts() -> None:
+    # Entity values: 1 = liver (an organ keeps its label value), 5 and 6 = two lesion
+    # components of the tumor label; 6 is split in two on the published grid.
+    grid = np.zeros((4, 30, 30), dtype=np.int32)
+    grid[:, 2:20, 2:20] = 1
+    grid[1, 4:8, 4:8] = 5
+    grid[2, 12:14, 12:14] = 6
+    grid[2, 16:18, 16:18] = 6
+    truth = {
+        1: Entity(1, "liver", False, 9000, 18.0, (10.0, 10.0, 2.0), side="right", ap="anterior"),
+        5: Entity(5, "tumor", True, 30, 0.06, (6.0, 6.0, 1.0), host="liver", mean=20.0),
+        6: Entity(6, "tumor", True, 90, 0.18, (15.0, 15.0, 2.0), host="liver", host_mean=60.0),
     }
-    liver = next(r for r in result.regions if r.label == "liver")
-    assert liver.facts is not None and liver.facts.size_mm == pytest.approx(0.4)  # 200 x 2 mm³
+    names = {value: entity.label for value, entity in truth.items()}
+    result = extract_regions(grid, labels=names, truth=truth, min_component_px=4)
+    liver, big, small = result.regions
+    assert (liver.label, big.label, small.label) == ("liver", "tumor", "tumor")
+    assert big.box == (12, 12, 2, 18, 18, 3)  # both published parts of entity 6: one region
+    assert small.box == (4, 4, 1, 8, 8, 2)
+    assert big.host == small.host == "liver" and big.is_lesion
+    assert liver.facts is not None and big.facts is not None and small.facts is not None
+    assert (liver.facts.side, liver.facts.ap, liver.facts.voxels) == ("right", "anterior", 9000)
+    assert liver.facts.size_mm == 18.0  # the entity's, not a published estimate
+    assert big.facts.area_px == 8 and big.facts.voxels == 90  # published count vs full res
+    assert (big.facts.host_mean, small.facts.mean) == (60.0, 20.0)
 
 
 def test_rejects_grids_of_other_ranks() -> None:

@@ -121,7 +121,8 @@ def test_serialize_resamples_when_asked(tmp_path: Path) -> None:
         labels={1: "liver"},
         label_map=Volume(array=labels, affine=np.diag([-1.0, -1.0, 2.0, 1.0])),
     )
-    out = serialize_case(case, SerializeConfig(n_slices=8, target_spacing_mm=(2.0, 2.0, 1.0)))
+    config = SerializeConfig(n_slices=8, target_spacing_mm=(2.0, 2.0, 1.0), strategy="uniform")
+    out = serialize_case(case, config)
     assert any(line.startswith("resampled 126x84x16") for line in case.history)
     # 32 slices of 1 mm now; 8 picked every 4 mm.
     assert np.diff(out.slice_positions_mm) == pytest.approx([4.0] * 7)

@@ -105,3 +105,117 @@ def test_serialize_picks_lung_for_a_lung_nodule_case() -> None:
 def test_ct_foreground_needs_no_float_copy() -> None:
     hu = np.array([[[-1000, -600, -400, 50]]], dtype=np.int16)
     np.testing.assert_array_equal(foreground_mask(hu, ct=True), [[[False, False, True, True]]])
+
+
+# TotalSegmentator v2 `total` classes (shared/sources/3d-sources.md §2), as its file stems, with
+# the v1 heart chambers and pulmonary artery, and the window each must get.
+_SIDES = ("left", "right")
+TOTALSEGMENTATOR: dict[str, str] = {
+    "spleen": "abdomen",
+    "gallbladder": "abdomen",
+    "liver": "abdomen",
+    "stomach": "abdomen",
+    "pancreas": "abdomen",
+    "esophagus": "mediastinum",
+    "trachea": "lung",
+    "thyroid_gland": "mediastinum",
+    "small_bowel": "abdomen",
+    "duodenum": "abdomen",
+    "colon": "abdomen",
+    "urinary_bladder": "abdomen",
+    "prostate": "abdomen",
+    "sacrum": "bone",
+    "vertebrae_S1": "bone",
+    "heart": "mediastinum",
+    "aorta": "mediastinum",
+    "pulmonary_vein": "mediastinum",
+    "pulmonary_artery": "mediastinum",
+    "brachiocephalic_trunk": "mediastinum",
+    "superior_vena_cava": "mediastinum",
+    "inferior_vena_cava": "abdomen",
+    "portal_vein_and_splenic_vein": "abdomen",
+    "spinal_cord": "",
+    "brain": "brain",
+    "skull": "bone",
+    "sternum": "bone",
+    "costal_cartilages": "bone",
+    "heart_myocardium": "mediastinum",
+    "face": "",
+    **{f"kidney_{s}": "abdomen" for s in _SIDES},
+    **{f"kidney_cyst_{s}": "abdomen" for s in _SIDES},
+    **{f"adrenal_gland_{s}": "abdomen" for s in _SIDES},
+    **{f"lung_{lobe}_lobe_{s}": "lung" for lobe in ("upper", "lower") for s in _SIDES},
+    "lung_middle_lobe_right": "lung",
+    **{f"vertebrae_{v}": "bone" for v in [f"L{i}" for i in range(1, 6)]},
+    **{f"vertebrae_{v}": "bone" for v in [f"T{i}" for i in range(1, 13)]},
+    **{f"vertebrae_{v}": "bone" for v in [f"C{i}" for i in range(1, 8)]},
+    **{f"subclavian_artery_{s}": "mediastinum" for s in _SIDES},
+    **{f"common_carotid_artery_{s}": "mediastinum" for s in _SIDES},
+    **{f"brachiocephalic_vein_{s}": "mediastinum" for s in _SIDES},
+    "atrial_appendage_left": "mediastinum",
+    **{f"heart_ventricle_{s}": "mediastinum" for s in _SIDES},
+    **{f"heart_atrium_{s}": "mediastinum" for s in _SIDES},
+    **{f"iliac_{v}_{s}": "abdomen" for v in ("artery", "vena") for s in _SIDES},
+    **{
+        f"{b}_{s}": "bone"
+        for b in ("humerus", "scapula", "clavicula", "femur", "hip")
+        for s in _SIDES
+    },
+    **{f"gluteus_{m}_{s}": "" for m in ("maximus", "medius", "minimus") for s in _SIDES},
+    **{f"autochthon_{s}": "" for s in _SIDES},
+    **{f"iliopsoas_{s}": "abdomen" for s in _SIDES},
+    **{f"rib_{s}_{i}": "bone" for s in _SIDES for i in range(1, 13)},
+}
+# M3D-Seg class names (shared/sources/seed-sources.md §2.6) that share words across groups.
+M3D_SEG: dict[str, str] = {
+    "gall bladder": "abdomen",
+    "postcava": "abdomen",
+    "renal vein": "abdomen",
+    "renal artery": "abdomen",
+    "renal pelvis": "abdomen",
+    "caudate lobe": "abdomen",
+    "liver left lobe": "abdomen",
+    "right lobe of liver": "abdomen",
+    "lungs": "lung",
+    "left lung": "lung",
+    "trachea": "lung",
+    "lung tumours": "lung",
+    "hepatic vessels": "abdomen",
+    "colon cancer": "abdomen",
+    "pancreatic lesion": "abdomen",
+    "kidney tumor": "abdomen",
+    "brainstem": "brain",
+    "cochlea L": "bone",
+    "bone mandible": "bone",
+    "carotid artery left": "mediastinum",
+    "cervical spine C1": "bone",
+    "lumbar spine L1": "bone",
+    "head of femur left": "bone",
+    "bone": "bone",
+    "brain": "brain",
+    "heart": "mediastinum",
+    "left ventricle": "mediastinum",
+    "right atrium": "mediastinum",
+    "left lateral ventricle": "brain",
+    "fourth ventricle": "brain",
+    "tumour": "",
+}
+
+
+@pytest.mark.parametrize(("name", "group"), sorted({**TOTALSEGMENTATOR, **M3D_SEG}.items()))
+def test_window_groups_of_real_class_names(name: str, group: str) -> None:
+    assert window_group(name) == group
+
+
+def test_totalsegmentator_list_is_complete() -> None:
+    # v2's 117 classes, plus v1's four heart chambers, myocardium, pulmonary artery and face
+    assert len(TOTALSEGMENTATOR) == 117 + 7
+
+
+def test_heart_chambers_and_liver_lobes_get_their_windows() -> None:
+    preset, _ = choose_ct_window({"heart_ventricle_left": 150.0, "heart_atrium_left": 60.0})
+    assert preset == CT_PRESETS["mediastinum"]
+    preset, _ = choose_ct_window({"caudate lobe": 40.0, "liver left lobe": 300.0})
+    assert preset == CT_PRESETS["abdomen"]
+    preset, _ = choose_ct_window({"renal pelvis": 10.0, "kidney": 150.0})
+    assert preset == CT_PRESETS["abdomen"]

@@ -67,7 +67,16 @@ def _rows(out: Path) -> list[dict[str, object]]:
 def test_faulty_server_build_accounts_for_every_sample(tmp_path: Path, small_input: Path) -> None:
     kinds = ["good", "429", "500", "drop", "slow", "malformed", "wrong", "unknown-id", "schema"]
     with serve(lambda index, body: kinds[index % len(kinds)]) as server:
-        cfg = config(tmp_path / "ws", small_input, server.url, repair_attempts=0, concurrency=3)
+        # Four of the nine kinds fail; with the cases' many questions in flight, 8 retries keep
+        # every request's chance of only ever meeting failures negligible.
+        cfg = config(
+            tmp_path / "ws",
+            small_input,
+            server.url,
+            repair_attempts=0,
+            concurrency=3,
+            max_retries=8,
+        )
         report = run_build(cfg, progress=False)
         again = run_build(cfg, progress=False)
     questions = {(s.body["messages"][1]["content"][-1]["text"]) for s in server.seen}

@@ -35,7 +35,7 @@ def test_replies_validate_cite_evidence_and_render_grounded(
     for sample in generated_samples:
         raw = teacher.complete(build_request(sample, with_images=False))
         trace = validate_reply(raw, sample)  # raises on any problem
-        assert 2 <= len(trace.steps) <= 5
+        assert 3 <= len(trace.steps) <= 5
         assert trace.answer == sample.question.answer
         cited = {c for step in trace.steps for c in step.cites}
         if sample.question.evidence:
@@ -70,7 +70,7 @@ def test_reasoning_states_the_facts(sample_3d: Sample, sample_2d: Sample) -> Non
     assert "225.0 mm²" in text and "125.0 mm²" in text and "instrument" in text
     trace = validate_reply(teacher.complete(build_request(sample_3d, with_images=False)), sample_3d)
     text = " ".join(s.text for s in trace.steps)
-    assert "right of the spleen" in text
+    assert "right of the spleen" in text and "180 mm apart" in text
 
 
 def test_prompt_sha_is_the_phrasebook_hash() -> None:
@@ -88,15 +88,19 @@ SLOTS = {
     "locate_lesion": {"a_label", "ref", "host_clause"},
     "locate_many": {"refs"},
     "search": {"noun", "part"},
-    "reason_structure_localization": {"label", "other", "size"},
-    "reason_spatial_localization_3d": {"label", "position"},
-    "reason_spatial_localization_2d": {"label", "position"},
-    "reason_existence_present": {"a_label"},
-    "reason_existence_absent": {"fact"},
-    "reason_size_comparison": {"a", "b", "size_a", "size_b", "larger", "ratio"},
-    "reason_spatial_relationship_3d": {"a", "relation"},
-    "reason_spatial_relationship_2d": {"a", "relation"},
-    "reason_lesion_analysis": {"lesion", "host"},
+    "reason_structure": {"label", "others"},
+    "reason_side": {"label", "position"},
+    "reason_where": {"label", "position"},
+    "reason_exists_yes": {"a_label"},
+    "reason_exists_no": set(),
+    "reason_side_yes": {"a_label", "side"},
+    "reason_side_no": {"side"},
+    "reason_size": {"larger", "smaller"},
+    "reason_same_size": {"a", "b"},
+    "reason_relation": {"a", "relation"},
+    "reason_host": {"lesion", "host"},
+    "reason_lesion_size": {"lesion", "amount"},
+    "reason_lesion_density": {"lesion", "appearance"},
     "conclude": {"answer"},
 }
 
@@ -131,9 +135,11 @@ def random_case(draw: st.DrawFn) -> tuple[Dims, SerializedImages, list[Question]
                 draw(st.integers(0, 900)),
                 draw(st.one_of(st.none(), st.floats(0.1, 900))),
                 centre,
-                draw(st.sampled_from(["", "right", "left", "midline"])),
-                draw(st.sampled_from(["", "anterior", "posterior"])),
-                draw(st.sampled_from(["", "superior", "inferior"])),
+                side=draw(st.sampled_from(["", "right", "left", "midline"])),
+                ap=draw(st.sampled_from(["", "anterior", "posterior"])),
+                voxels=draw(st.one_of(st.none(), st.integers(1, 900))),
+                mean=draw(st.one_of(st.none(), st.floats(-100, 100))),
+                host_mean=draw(st.one_of(st.none(), st.floats(-100, 100))),
             )
         label = draw(st.sampled_from(LABELS))
         regions.append(
@@ -156,7 +162,11 @@ def random_case(draw: st.DrawFn) -> tuple[Dims, SerializedImages, list[Question]
         orientation_known=dims == 3,
     )
     questions = generate_questions(
-        pixels, dims=dims, modality="MR", vocabulary=LABELS, seed=draw(st.text(max_size=4))
+        pixels,
+        dims=dims,
+        modality=draw(st.sampled_from(["MR", "CT"])),
+        vocabulary=LABELS,
+        seed=draw(st.text(max_size=4)),
     )
     return dims, pixels, questions
 

@@ -49,6 +49,15 @@ def build(
     slice_size: Annotated[
         int, typer.Option(min=28, help="Side of each published slice in pixels (a multiple of 28).")
     ] = 252,
+    questions: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Questions per case. Default: one per shown structure, 4 to 16, and at least "
+            "one of every family that applies.",
+            show_default=False,
+        ),
+    ] = None,
     salt: Annotated[
         str | None,
         typer.Option(
@@ -89,6 +98,7 @@ def build(
     """
     from unimed_cot.imaging import SerializeConfig
     from unimed_cot.pipeline import DEFAULT_SALT, BuildConfig, run_build
+    from unimed_cot.questions import QuestionConfig
     from unimed_cot.teacher.config import TeacherFlags, resolve_teacher
 
     if slice_size % 28:
@@ -112,6 +122,7 @@ def build(
         teacher=teacher,
         salt=salt or DEFAULT_SALT,
         serialize=SerializeConfig(n_slices=slices, slice_size=slice_size),
+        questions=QuestionConfig(per_case=questions),
         teacher_settings=resolve_teacher(teacher, config, flags),
         use_cache=cache,
     )

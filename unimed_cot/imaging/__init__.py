@@ -31,7 +31,7 @@ from .io import read_image_2d, read_label_image, read_label_volume, read_volume,
 from .itk import write_itk
 from .metadata import safe_metadata
 from .normalize import normalize_case
-from .regions import BodyFrame, RegionExtraction, extract_regions
+from .regions import RegionExtraction, extract_regions
 from .resize import qwen_fixed_size
 from .serialize import SerializeConfig, serialize_case
 from .window import CT_PRESETS, WindowPreset, choose_ct_preset
@@ -43,7 +43,6 @@ __all__ = [
     "ArrayVolume",
     "BadAffineError",
     "BitDepthMismatchError",
-    "BodyFrame",
     "DegenerateShapeError",
     "DuplicateSliceError",
     "GantryTiltError",

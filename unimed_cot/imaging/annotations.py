@@ -4,6 +4,10 @@ A source box is continuous and half-open in source pixels. Scaled to the publish
 rounded outward (floor for the low corner, ceil for the high one) so the published box still
 covers everything the annotator marked, then clipped to the image; a box with no area left is
 dropped and counted.
+
+A box's size is what its mask measured (``AnnotatedBox.mask_px`` times the source's pixel
+spacing), never the rectangle's area: a thin diagonal structure fills a small part of its box.
+A box without a mask count has no size, so no size question is asked about it.
 """
 
 from __future__ import annotations
@@ -45,24 +49,35 @@ def regions_from_boxes(
     source_size: tuple[int, int],
     published_size: tuple[int, int],
     lesion_labels: frozenset[str],
-    spacing_mm: Sequence[float],
+    source_spacing_mm: tuple[float, float] | None,
 ) -> tuple[list[Region], int]:
     """Regions for box annotations, numbered from ``R{first_id}``; returns (regions, dropped).
 
-    Order is deterministic: by label, then by box. Facts come from the box itself (its area is
-    the area of the rectangle, an upper bound of the finding's area).
+    Order is deterministic: by label, then by box. ``area_px`` is the published box's area
+    (what the box covers on the published image); ``voxels`` and ``size_mm`` come from the
+    annotation's mask count (source pixels, source spacing) and stay None without one.
     """
     regions: list[Region] = []
     dropped = 0
+    height, width = source_size
     for annotation in sorted(annotations, key=lambda a: (a.label, a.box)):
         box = scale_box(annotation.box, source_size=source_size, published_size=published_size)
         if box is None:
             dropped += 1
             continue
         x1, y1, x2, y2 = box
-        area = (x2 - x1) * (y2 - y1)
-        size_mm = area * spacing_mm[0] * spacing_mm[1] if len(spacing_mm) >= 2 else None
-        facts = RegionFacts(area_px=area, size_mm=size_mm, centroid=((x1 + x2) / 2, (y1 + y2) / 2))
+        mask_px = annotation.mask_px
+        size_mm = None
+        if mask_px is not None and source_spacing_mm is not None:
+            size_mm = round(mask_px * source_spacing_mm[0] * source_spacing_mm[1], 3)
+        sx1, sy1, sx2, sy2 = annotation.box
+        facts = RegionFacts(
+            area_px=(x2 - x1) * (y2 - y1),
+            size_mm=size_mm,
+            centroid=((x1 + x2) / 2, (y1 + y2) / 2),
+            voxels=mask_px,
+            fraction=(round((sx1 + sx2) / 2 / width, 5), round((sy1 + sy2) / 2 / height, 5)),
+        )
         regions.append(
             Region(
                 id="",

@@ -6,20 +6,22 @@ slices of a volume, so that boxes are exactly what the model sees.
 * Connected components use ``scipy.ndimage.label`` with full connectivity (8 in 2D, 26 over the
   K x H x W slice stack). Components smaller than ``min_component_px`` are dropped and counted:
   at the published resolution they are specks a model cannot see, usually resampling debris.
-* An organ (a label not in ``lesion_labels``) gives ONE region: the union of its kept components
-  (left and right lobes of one label are one structure). A lesion gives one region per component.
+* With ``truth`` (the serializer's path) the grid holds entity values (``imaging.truth``): each
+  value is ONE region, the union of its kept components: an organ, or one lesion as it is
+  connected at full resolution. Its facts (size, position, sides, host, intensities) are the
+  entity's, measured before slices were picked; only the box, ``area_px``, ``centroid`` and
+  ``largest_slice`` are counted on the published grid.
+* Without ``truth`` (a grid made by hand) an organ (a label not in ``lesion_labels``) gives one
+  region and a lesion one region per published component, measured on the published grid with
+  the published spacing: each published voxel stands for row x col x the mean slice gap.
 * Order (and so the ids R1, R2, ...) is deterministic: organs by label name, then lesions by label
-  name and component size, largest first.
-* Sizes: 2D in mm² and 3D in ml. Lesions (and organs without an exact count) are measured on the
-  published grid with the published spacing: each published voxel stands for row x col x the mean
-  slice gap (a Cavalieri estimate). The serializer passes exact organ volumes counted on the
-  canonical grid, which are better for size comparisons between organs.
+  name and size, largest first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -27,21 +29,7 @@ import numpy.typing as npt
 from unimed_cot.boxes import box_from_mask_2d, box_from_mask_3d
 from unimed_cot.records import Region, RegionFacts
 
-# Half-width of the "midline" (and "no claim" AP / SI) band, as a fraction of the body extent.
-MIDLINE_BAND = 0.05
-
-
-@dataclass(frozen=True, slots=True)
-class BodyFrame:
-    """Where the body lies in published pixels (half-open ranges), for patient-side terms.
-
-    Canonical axial slices show anterior at the top and patient left on the image right; a
-    larger slice index is more superior.
-    """
-
-    x_range: tuple[float, float]
-    y_range: tuple[float, float]
-    n_slices: int
+from .truth import Entity
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,24 +57,24 @@ def extract_regions(
     lesion_labels: frozenset[str] | set[str] = frozenset(),
     min_component_px: int = 4,
     spacing_mm: Sequence[float] = (),
-    body: BodyFrame | None = None,
-    organ_size_ml: Mapping[int, float] | None = None,
     slice_positions_mm: Sequence[float] = (),
+    truth: Mapping[int, Entity] | None = None,
 ) -> RegionExtraction:
     """Derive regions from a published label grid.
 
     Args:
-        label_grid: (H, W) label image or (K, H, W) stack of serialized label slices.
+        label_grid: (H, W) label image or (K, H, W) stack of serialized label slices; with
+            ``truth``, a grid of entity values.
         labels: label value -> name; values absent from this mapping are ignored.
-        lesion_labels: names of labels that are lesions (one region per component).
+        lesion_labels: names of labels that are lesions (one region per component); unused
+            with ``truth``, whose entities say it.
         min_component_px: components with fewer pixels (voxels) are dropped and counted.
         spacing_mm: published spacing (row, col[, between slices]); empty when unknown.
-        body: the body's extent in published pixels; when given (3D with known orientation),
-            regions get side / ap / si terms.
-        organ_size_ml: exact organ volumes by label value (3D), preferred over the estimate.
         slice_positions_mm: position of each published slice (3D); when given, the z extent
             runs from the first to the last slice of a region plus one slice gap (exact for
             unevenly picked slices).
+        truth: the case's entities by value (``imaging.truth``); their facts replace the
+            published estimates.
 
     Returns:
         The regions with ids R1, R2, ... and the count of dropped components.
@@ -102,14 +90,14 @@ def extract_regions(
     # Each label's components are found inside its bounding box (one find_objects pass).
     for value, crop in sorted(_label_boxes(grid, labels).items()):
         name = labels[value]
-        is_lesion = name in lesion_labels
+        is_lesion = truth[value].is_lesion if truth is not None else name in lesion_labels
         components, count = ndimage.label(grid[crop] == value, structure=structure)
         sizes = np.bincount(components.ravel(), minlength=count + 1)[1:]
         kept = [index + 1 for index in range(count) if sizes[index] >= min_component_px]
         dropped += count - len(kept)
         if not kept:
             continue
-        if is_lesion:
+        if is_lesion and truth is None:
             objects = ndimage.find_objects(components)
             for index in kept:
                 part = objects[index - 1]
@@ -119,36 +107,58 @@ def extract_regions(
                 candidates.append(_Candidate(name, value, mask, True, area, _shift(part, crop)))
         else:
             mask = np.isin(components, kept)
-            candidates.append(_Candidate(name, value, mask, False, int(mask.sum()), crop))
+            candidates.append(_Candidate(name, value, mask, is_lesion, int(mask.sum()), crop))
 
-    # Stable sort: equal-size components keep scipy's raster order.
-    candidates.sort(key=lambda c: (c.is_lesion, c.label, c.value, -c.area if c.is_lesion else 0))
+    if truth is None:
+        # Stable sort: equal-size components keep scipy's raster order.
+        candidates.sort(
+            key=lambda c: (c.is_lesion, c.label, c.value, -c.area if c.is_lesion else 0)
+        )
+    else:  # lesions by their full-resolution size, then by entity value (deterministic)
+        candidates.sort(key=lambda c: (c.is_lesion, c.label, -_truth_size(truth[c.value]), c.value))
     organ_values = {v: n for v, n in labels.items() if n not in lesion_labels and int(v) != 0}
     regions = []
     for number, candidate in enumerate(candidates, start=1):
-        box = _grid_box(candidate)
-        exact = (
-            None
-            if organ_size_ml is None or candidate.is_lesion
-            else organ_size_ml.get(candidate.value)
-        )
+        published = _facts(candidate, spacing_mm=spacing_mm, positions=slice_positions_mm)
+        if truth is not None:
+            entity = truth[candidate.value]
+            facts, host = _truth_facts(published, entity), entity.host
+        else:
+            facts = published
+            host = _host(candidate, grid, organ_values, structure) if candidate.is_lesion else ""
         regions.append(
             Region(
                 id=f"R{number}",
                 label=candidate.label,
-                box=box,
-                facts=_facts(
-                    candidate,
-                    spacing_mm=spacing_mm,
-                    body=body,
-                    exact_ml=exact,
-                    positions=slice_positions_mm,
-                ),
+                box=_grid_box(candidate),
+                facts=facts,
                 is_lesion=candidate.is_lesion,
-                host=_host(candidate, grid, organ_values, structure) if candidate.is_lesion else "",
+                host=host,
             )
         )
     return RegionExtraction(regions=tuple(regions), dropped_components=dropped)
+
+
+def _truth_size(entity: Entity) -> float:
+    return entity.size_mm if entity.size_mm is not None else float(entity.voxels)
+
+
+def _truth_facts(published: RegionFacts, entity: Entity) -> RegionFacts:
+    """The published counts with everything a question asserts taken from the entity."""
+    return replace(
+        published,
+        size_mm=entity.size_mm,
+        side=entity.side,
+        ap=entity.ap,
+        extent_mm=entity.extent_mm or published.extent_mm,
+        voxels=entity.voxels,
+        position_mm=entity.position_mm,
+        fraction=entity.fraction,
+        span_mm=entity.span_mm,
+        mean=entity.mean,
+        host_mean=entity.host_mean,
+        truncated=entity.truncated,
+    )
 
 
 def _label_boxes(
@@ -187,13 +197,9 @@ def _grid_box(candidate: _Candidate) -> tuple[int, ...]:
 
 
 def _facts(
-    candidate: _Candidate,
-    *,
-    spacing_mm: Sequence[float],
-    body: BodyFrame | None,
-    exact_ml: float | None,
-    positions: Sequence[float] = (),
+    candidate: _Candidate, *, spacing_mm: Sequence[float], positions: Sequence[float] = ()
 ) -> RegionFacts:
+    """Facts counted on the published grid (sizes from the published spacing)."""
     coords = tuple(
         axis + part.start
         for axis, part in zip(np.nonzero(candidate.mask), candidate.bbox, strict=True)
@@ -202,9 +208,7 @@ def _facts(
     means = [float(axis.mean()) + 0.5 for axis in coords]
     centroid = tuple(round(v, 2) for v in reversed(means))  # (x, y) or (x, y, z)
     size: float | None = None
-    if exact_ml is not None:
-        size = exact_ml
-    elif len(spacing_mm) >= candidate.mask.ndim:
+    if len(spacing_mm) >= candidate.mask.ndim:
         area_mm = candidate.area * float(np.prod(spacing_mm[: candidate.mask.ndim]))
         size = area_mm / 1000.0 if candidate.mask.ndim == 3 else area_mm
     extent: tuple[float, ...] = ()
@@ -215,19 +219,10 @@ def _facts(
         largest = int(np.argmax(per_slice)) + candidate.bbox[0].start
     if len(spacing_mm) >= candidate.mask.ndim:
         extent = _extent_mm(coords, spacing_mm, positions)
-    side = ap = si = ""
-    if body is not None and len(centroid) == 3:
-        x, y, z = centroid
-        side = _term(x, body.x_range, low="right", high="left", middle="midline")
-        ap = _term(y, body.y_range, low="anterior", high="posterior")
-        si = _term(z, (0.0, float(body.n_slices)), low="inferior", high="superior")
     return RegionFacts(
         area_px=candidate.area,
         size_mm=None if size is None else round(size, 3),
         centroid=centroid,
-        side=side,
-        ap=ap,
-        si=si,
         extent_mm=extent,
         largest_slice=largest,
     )
@@ -253,19 +248,6 @@ def _extent_mm(
         first, last = int(coords[0].min()), int(coords[0].max())
         depth = abs(positions[last] - positions[first]) + spacing_mm[2]
     return (round(cols * spacing_mm[1], 3), round(rows * spacing_mm[0], 3), round(depth, 3))
-
-
-def _term(
-    value: float, extent: tuple[float, float], *, low: str, high: str, middle: str = ""
-) -> str:
-    start, stop = extent
-    centre = (start + stop) / 2
-    band = MIDLINE_BAND * (stop - start)
-    if value < centre - band:
-        return low
-    if value > centre + band:
-        return high
-    return middle
 
 
 def _host(

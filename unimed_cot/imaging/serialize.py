@@ -8,12 +8,17 @@ posterior-ward, anterior at the top; cols = patient left-ward, patient left on t
 the radiological view), windowed (CT: the preset of the structures the label map covers most,
 ``window.choose_ct_window``; a question about other structures gets its own preset through
 ``SerializedImages.views``), padded to a square physical field of view and resized to
-``slice_size`` square. Labels follow the same path with nearest-neighbour sampling, and regions
-are derived on the published stack.
+``slice_size`` square.
 
-2D: resized to a Qwen-fixed size with the aspect kept; 8-bit pixels are kept as they are, CT in
-HU (a source that declares it, e.g. DeepLesion's offset PNGs) gets CT presets like a volume,
-other depths are clipped to their 1st-99th percentile.
+Truth first: the label map is measured at full resolution before any slice is picked
+(``truth.measure_volume``: presence, sizes, positions, sides, hosts, intensities). Slices are
+then picked so that every structure's first, largest and last slice are shown when K allows
+(``strategy="roi"``, the default); label slices, painted with entity values, follow the image
+path with nearest-neighbour sampling, and each published region is one measured structure. A
+structure no published slice shows stays in the case's truth (``SerializedImages.truth``) as
+present but hidden: it is never called absent.
+
+2D: ``serialize_image``.
 """
 
 from __future__ import annotations
@@ -24,10 +29,10 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from unimed_cot.boxes import box_from_mask_2d
 from unimed_cot.records import (
     CANONICAL_AXCODES,
     Case,
+    CaseTruth,
     Image2D,
     Intensity,
     SerializedImages,
@@ -35,9 +40,8 @@ from unimed_cot.records import (
     Volume,
 )
 
-from .annotations import regions_from_boxes
 from .errors import ImagingError, LabelMismatchError
-from .regions import BodyFrame, RegionExtraction, extract_regions
+from .regions import RegionExtraction, extract_regions
 from .resample import resample_pair
 from .resize import (
     pad_to_square_fov,
@@ -46,6 +50,7 @@ from .resize import (
     resize_labels,
     square_fov_shape,
 )
+from .serialize_image import serialize_image
 from .slicing import (
     LabelStats,
     body_above,
@@ -54,9 +59,9 @@ from .slicing import (
     named_volumes_ml,
     pick_roi,
     pick_uniform,
-    region_spans,
 )
-from .views import CtWindowViews, ct_views_2d
+from .truth import Measurement, VolumeFrame, measure_volume
+from .views import CtWindowViews
 from .window import (
     CT_AIR_HU,
     CT_BODY_HU,
@@ -84,8 +89,10 @@ class SerializeConfig:
         max_side_2d: longest published side of 2D images.
         min_side_2d: shortest published side of 2D images.
         min_component_px: connected components with fewer published pixels are dropped.
-        strategy: how volume slices are picked (``slicing`` module): "uniform" over the body
-            extent, or "roi", which keeps every annotated region's first, largest and last slice.
+        strategy: how volume slices are picked (``slicing`` module): "roi" (the default) keeps
+            every annotated structure's first, largest and last slice, measured at full
+            resolution, and spreads the rest over the body; "uniform" spaces K slices evenly over
+            the body's extent.
         target_spacing_mm: resample volumes to this (x, y, z) spacing before slicing (anti-aliased
             linear for intensities, nearest for labels); None keeps the native grid.
     """
@@ -96,7 +103,7 @@ class SerializeConfig:
     max_side_2d: int = 448
     min_side_2d: int = 56
     min_component_px: int = 4
-    strategy: SliceStrategy = "uniform"
+    strategy: SliceStrategy = "roi"
     target_spacing_mm: tuple[float, float, float] | None = None
 
     def __post_init__(self) -> None:
@@ -141,7 +148,13 @@ def serialize_case(case: Case, config: SerializeConfig) -> SerializedImages:
         return _serialize_volume(case, case.image, config)
     if not isinstance(case.image, Image2D):
         raise ImagingError(f"case {case.record.case_id}: a 2D case needs a 2D image")
-    return _serialize_image(case, case.image, config)
+    return serialize_image(
+        case,
+        case.image,
+        max_side=config.max_side_2d,
+        min_side=config.min_side_2d,
+        min_component_px=config.min_component_px,
+    )
 
 
 def pick_slices(n_body: int, first: int, k: int) -> list[int]:
@@ -183,7 +196,18 @@ def _serialize_volume(case: Case, image: Volume, config: SerializeConfig) -> Ser
         first, last = body_extent(foreground)
         projection = np.asarray(foreground[:, :, first : last + 1].any(axis=2))
     stats = label_stats(label_map.array) if label_map is not None else None
-    picked, strategy_note = _pick(case, config, first, last, label_map, stats)
+    measured = Measurement()
+    if label_map is not None and stats is not None:
+        body_x, body_y = _body_ranges(projection)
+        measured = measure_volume(
+            label_map.array,
+            names=case.labels,
+            lesion_names=case.lesion_labels,
+            stats=stats,
+            frame=VolumeFrame(affine=label_map.affine, known=known, body_x=body_x, body_y=body_y),
+            intensity=volume if ct else None,
+        )
+    picked, strategy_note = _pick(config, first, last, measured)
     k = len(picked)
 
     chosen = _window(case, volume, foreground, ct, label_map, stats)
@@ -206,8 +230,8 @@ def _serialize_volume(case: Case, image: Volume, config: SerializeConfig) -> Ser
     label_slices = []
     if label_map is not None:
         for index in picked:
-            labels_2d = np.asarray(label_map.array[:, :, index]).T
-            padded, _ = pad_to_square_fov(labels_2d, row_mm=row_mm, col_mm=col_mm, value=0)
+            entities = measured.entity_plane(label_map.array[:, :, index], index).T
+            padded, _ = pad_to_square_fov(entities, row_mm=row_mm, col_mm=col_mm, value=0)
             label_slices.append(resize_labels(padded, size, size))
 
     centre = np.array([(image.shape[0] - 1) / 2, (image.shape[1] - 1) / 2, 0.0, 1.0])
@@ -240,21 +264,16 @@ def _serialize_volume(case: Case, image: Volume, config: SerializeConfig) -> Ser
 
     regions = RegionExtraction(regions=(), dropped_components=0)
     if label_map is not None and stats is not None:
-        body = _body_frame(projection, row_mm, col_mm, size, k)
-        voxel_ml = abs(float(np.linalg.det(label_map.affine[:3, :3]))) / 1000.0
-        organs = {v for v, name in case.labels.items() if name not in case.lesion_labels}
-        organ_ml = {v: n * voxel_ml for v, n in stats.voxels().items() if v in organs}
         regions = extract_regions(
             np.stack(label_slices),
-            labels=case.labels,
-            lesion_labels=case.lesion_labels,
+            labels=measured.names(),
             min_component_px=config.min_component_px,
             spacing_mm=spacing if known else (),
-            body=body if known else None,
-            organ_size_ml=organ_ml if known else None,
             slice_positions_mm=positions if known else (),
+            truth=measured.entities,
         )
         history.append(_regions_line(regions, config))
+    shown = {r.label for r in regions.regions}
     return SerializedImages(
         images=images,
         slice_positions_mm=positions if known else [float("nan")] * k,  # unknown, not mm
@@ -274,31 +293,39 @@ def _serialize_volume(case: Case, image: Volume, config: SerializeConfig) -> Ser
             if chosen.preset is not None and chosen.volumes_ml
             else None
         ),
+        truth=CaseTruth(
+            annotated=frozenset(case.labels.values()),
+            present=measured.present,
+            covered=case.covered_labels,
+            hidden=measured.present - shown,
+            sides=measured.sides_by_label() if known else {},
+            vocabulary=case.vocabulary,
+        ),
     )
 
 
 def _pick(
-    case: Case,
-    config: SerializeConfig,
-    first: int,
-    last: int,
-    label_map: Volume | None,
-    stats: LabelStats | None,
+    config: SerializeConfig, first: int, last: int, measured: Measurement
 ) -> tuple[list[int], str]:
     """The slice indices of the configured strategy, and a note for the history line."""
-    if config.strategy == "uniform" or label_map is None or stats is None or not stats.values:
+    spans = measured.spans()
+    if config.strategy == "uniform" or not spans:
         n_body = last - first + 1
         return pick_uniform(n_body, first, min(config.n_slices, n_body)), ""
-    lesions = [v for v, name in case.labels.items() if name in case.lesion_labels]
-    known = [v for v in stats.values if v in case.labels]
-    named = LabelStats(
-        values=tuple(known),
-        areas=stats.areas[[stats.values.index(v) for v in known]],
-    )
-    spans = region_spans(label_map.array, named, lesions)
     picked, required = pick_roi(first, last, config.n_slices, spans)
     lost = " - too many to keep all" if required > config.n_slices else ""
     return picked, f"; roi: {len(spans)} region span(s) need {required} slice(s){lost}"
+
+
+def _body_ranges(
+    projection: npt.NDArray[np.bool_],
+) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+    """Half-open index ranges of the body along L and P (from its projection along S)."""
+    xs = np.flatnonzero(np.asarray(projection).any(axis=1))
+    ys = np.flatnonzero(np.asarray(projection).any(axis=0))
+    if xs.size == 0 or ys.size == 0:
+        return None, None
+    return (int(xs[0]), int(xs[-1]) + 1), (int(ys[0]), int(ys[-1]) + 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,89 +362,6 @@ def _window(
         reason = "from the label names (no label map)"
     reason = f"{preset.name}: {reason}"
     return _Window(preset.describe(), preset.low, preset.high, CT_AIR_HU, reason, preset, volumes)
-
-
-def _serialize_image(case: Case, image: Image2D, config: SerializeConfig) -> SerializedImages:
-    array = np.asarray(image.array)
-    height, width = image.height, image.width
-    new_h, new_w = qwen_fixed_size(
-        height, width, max_side=config.max_side_2d, min_side=config.min_side_2d
-    )
-    views: CtWindowViews | None = None
-    if array.ndim == 2 and is_ct(case.record.modality) and case.record.intensity == Intensity.HU:
-        views = ct_views_2d(case, array, (new_h, new_w))
-        published, window = views.default_images[0], views.default.describe()
-        case.history.append(f"window choice: {views.default.name} (from annotated areas)")
-    elif array.dtype == np.uint8:
-        published = np.asarray(resize_intensity(array, new_h, new_w), dtype=np.uint8)
-        window = ""
-    elif np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating):
-        low, high = percentile_bounds(array)
-        unit = to_unit(array, low, high)
-        published = unit_to_uint8(np.asarray(resize_intensity(unit, new_h, new_w)))
-        window = f"{case.record.modality} percentile p1-p99"
-    else:
-        raise ImagingError(f"unsupported 2D pixel type {array.dtype}")
-    if published.ndim == 3 and published.shape[2] != 3:
-        raise ImagingError(f"2D images are gray or RGB, got {published.shape[2]} channels")
-
-    spacing: list[float] = []
-    if image.spacing_mm is not None:
-        spacing = [
-            round(image.spacing_mm[0] * height / new_h, 6),
-            round(image.spacing_mm[1] * width / new_w, 6),
-        ]
-    case.history.append(f"resized {height}x{width} -> {new_h}x{new_w}")
-    if window:
-        case.history.append(f"window {window}")
-
-    regions = RegionExtraction(regions=(), dropped_components=0)
-    label_map = case.label_map
-    if label_map is not None:
-        if not isinstance(label_map, Image2D) or label_map.array.shape != (height, width):
-            raise LabelMismatchError("label image does not lie on the image grid")
-        regions = extract_regions(
-            resize_labels(np.asarray(label_map.array), new_h, new_w),
-            labels=case.labels,
-            lesion_labels=case.lesion_labels,
-            min_component_px=config.min_component_px,
-            spacing_mm=spacing,
-        )
-        case.history.append(_regions_line(regions, config))
-    box_regions, dropped_boxes = regions_from_boxes(
-        case.boxes,
-        first_id=len(regions.regions) + 1,
-        source_size=(height, width),
-        published_size=(new_h, new_w),
-        lesion_labels=case.lesion_labels,
-        spacing_mm=spacing,
-    )
-    if case.boxes:
-        case.history.append(
-            f"box annotations: {len(box_regions)} kept, {dropped_boxes} empty ones dropped"
-        )
-    return SerializedImages(
-        images=[published],
-        slice_positions_mm=[],
-        plane="",
-        spacing_mm=spacing,
-        window=window,
-        regions=[*regions.regions, *box_regions],
-        orientation_known=False,
-        views=views,
-    )
-
-
-def _body_frame(
-    projection: npt.NDArray[np.bool_], row_mm: float, col_mm: float, size: int, k: int
-) -> BodyFrame:
-    """The body's in-plane extent in published pixels (from its projection along S)."""
-    image = np.asarray(projection).T.astype(np.uint8)
-    padded, _ = pad_to_square_fov(image, row_mm=row_mm, col_mm=col_mm, value=0)
-    box = box_from_mask_2d(resize_labels(padded, size, size))
-    if box is None:  # body thinner than a published pixel: fall back to the whole slice
-        box = (0, 0, size, size)
-    return BodyFrame(x_range=(box[0], box[2]), y_range=(box[1], box[3]), n_slices=k)
 
 
 def _regions_line(regions: RegionExtraction, config: SerializeConfig) -> str:

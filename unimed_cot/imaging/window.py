@@ -73,37 +73,67 @@ def is_ct(modality: str) -> bool:
 
 
 def choose_ct_preset(label_names: Iterable[str]) -> WindowPreset:
-    """Lung for lung/nodule labels, brain for brain/ventricle labels, abdomen otherwise.
+    """Lung when a label is a lung structure, brain when one is a brain structure, abdomen
+    otherwise (``window_group`` of each name).
 
     Used only when a case has no label map to measure (``choose_ct_window`` otherwise).
     """
-    names = [name.lower() for name in label_names]
-    if any("lung" in name or "nodule" in name for name in names):
+    groups = {window_group(name) for name in label_names}
+    if "lung" in groups:
         return CT_PRESETS["lung"]
-    if any("brain" in name or "ventricle" in name for name in names):
+    if "brain" in groups:
         return CT_PRESETS["brain"]
     return CT_PRESETS["abdomen"]
 
 
-# Which window shows a structure best, by words in its label name (first match wins, so the
-# more specific groups come first). Names that match nothing do not vote.
+# Which window shows a structure best, by words in its label name. The first group whose pattern
+# matches wins, so names that share a word with another group's structures are caught first:
+# liver lobes and the renal pelvis (not lung, not bone), the brain's ventricles (not the heart's),
+# the heart and the great vessels (not brain, not lung: "pulmonary artery" is a vessel).
+# Names are matched lower-case with "_" read as a space (TotalSegmentator's file stems). Names
+# that match nothing do not vote.
 _REGION_WINDOWS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("lung", re.compile(r"lung|lobe|pulmonar|nodule|airway|trachea|bronch|pleura", re.I)),
-    ("brain", re.compile(r"brain|ventricle|cerebr|cerebell|thalam|hippocamp|white matter", re.I)),
     (
-        "bone",
-        re.compile(r"bone|vertebra|\brib|femur|skull|spine|sacrum|pelvi|humerus|clavicle", re.I),
+        "abdomen",
+        re.compile(
+            r"renal pelvis|caudate lobe|liver\b.*\blobe|\blobe\b.*\bliver|hepatic|"
+            r"quadrate lobe"
+        ),
+    ),
+    (
+        "brain",
+        re.compile(
+            r"brain|cerebr|cerebell|cerebel|thalam|hippocamp|white matter|gr[ae]y matter|"
+            r"(lateral|third|fourth) ventricle|ventricles? of (the )?brain|caudate nucleus|"
+            r"putamen|pallid|amygdal|\bpons\b|midbrain|medulla oblongata|"
+            r"(frontal|parietal|temporal|occipital) lobe"
+        ),
     ),
     (
         "mediastinum",
-        re.compile(r"heart|aort|esophag|oesophag|mediastin|thymus|\batri|ventricul", re.I),
+        re.compile(
+            r"heart|cardi|myocard|\batri(a|al|um)\b|atrial|ventric|pulmonary (artery|vein|trunk)|"
+            r"aort|superior vena cava|brachiocephalic|subclavian|carotid|esophag|oesophag|"
+            r"mediastin|thymus|thyroid"
+        ),
+    ),
+    (
+        "lung",
+        re.compile(r"lung|pulmonar|(upper|middle|lower) lobe|nodule|airway|trachea|bronch|pleura"),
+    ),
+    (
+        "bone",
+        re.compile(
+            r"bone|vertebra|\bribs?\b|femur|skull|\bspine\b|sacrum|\bpelvis|\bhip\b|"
+            r"humerus|clavic|scapula|sternum|costal cartilage|coccy|mandible|patella|tibia|"
+            r"fibula|\bulna|ilium|ischium|pubis|cochlea"
+        ),
     ),
     (
         "abdomen",
         re.compile(
             r"liver|hepat|kidney|renal|spleen|pancrea|stomach|bowel|colon|duoden|gall|bladder|"
-            r"adrenal|vena|portal|prostat|uter|abdom",
-            re.I,
+            r"adrenal|suprarenal|vena|postcava|portal|prostat|uter|abdom|rectum|intestin|psoas|iliac"
         ),
     ),
 )
@@ -111,8 +141,9 @@ _REGION_WINDOWS: tuple[tuple[str, re.Pattern[str]], ...] = (
 
 def window_group(label: str) -> str:
     """The preset that shows a structure best, from its label name; "" when unknown."""
+    text = " ".join(label.replace("_", " ").casefold().split())
     for group, pattern in _REGION_WINDOWS:
-        if pattern.search(label):
+        if pattern.search(text):
             return group
     return ""
 
@@ -147,7 +178,7 @@ def choose_ct_window(
             totals[group] = totals.get(group, 0.0) + ml
     if not totals:
         return CT_PRESETS["abdomen"], "no recognised structure: soft-tissue default"
-    order = [group for group, _ in _REGION_WINDOWS]
+    order = ["lung", "brain", "bone", "mediastinum", "abdomen"]
     best = max(totals, key=lambda g: (totals[g], -order.index(g)))
     votes = ", ".join(f"{g} {totals[g]:.0f} ml" for g in sorted(totals, key=lambda g: -totals[g]))
     return CT_PRESETS[best], f"largest annotated structures: {votes}"

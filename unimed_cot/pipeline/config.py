@@ -10,6 +10,7 @@ from typing import Any
 
 import unimed_cot
 from unimed_cot.imaging import SerializeConfig
+from unimed_cot.questions import QuestionConfig
 from unimed_cot.teacher import TeacherSettings
 
 # The default salt of group ids. Public on purpose, so the same input gives the same group ids
@@ -31,6 +32,7 @@ class BuildConfig:
     teacher: str = "template"
     salt: str = DEFAULT_SALT
     serialize: SerializeConfig = field(default_factory=SerializeConfig)
+    questions: QuestionConfig = field(default_factory=QuestionConfig)
     teacher_settings: TeacherSettings | None = None  # the openai teacher's endpoint and limits
     use_cache: bool = True  # the teacher reply cache (--no-cache turns it off)
 
@@ -51,6 +53,7 @@ class BuildConfig:
             "teacher": self.teacher,
             "salt_sha": hashlib.sha256(self.salt.encode()).hexdigest()[:16],
             "serialize": asdict(self.serialize),
+            "questions": asdict(self.questions),
         }
         if self.teacher != "template" and self.teacher_settings is not None:
             identity["teacher_generation"] = self.teacher_settings.generation()

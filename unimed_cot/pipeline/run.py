@@ -209,7 +209,13 @@ def first_request(config: BuildConfig, *, with_images: bool) -> TeacherRequest |
         except CaseFailedError:
             continue
         license_id = builder.terms_of(record).license
-        samples = make_samples(rendered.case, rendered.pixels, license=license_id, seed=config.seed)
+        samples = make_samples(
+            rendered.case,
+            rendered.pixels,
+            license=license_id,
+            seed=config.seed,
+            questions=config.questions,
+        )
         if samples:
             return build_request(samples[0], with_images=with_images)
     return None

@@ -14,7 +14,7 @@ from unimed_cot import __version__
 from unimed_cot.builders import Builder
 from unimed_cot.cases import CaseFailedError, render_case
 from unimed_cot.imaging.png import encode_png
-from unimed_cot.questions import generate_questions
+from unimed_cot.questions import QuestionConfig, generate_questions
 from unimed_cot.reasons import Reason, Stage
 from unimed_cot.records import Case, Question, Rejection, Sample, SerializedImages, SourceRecord
 from unimed_cot.store.rows import RowRecord
@@ -68,7 +68,13 @@ def process_record(
         )
         return result
     license_id = builder.terms_of(record).license
-    samples = make_samples(rendered.case, rendered.pixels, license=license_id, seed=config.seed)
+    samples = make_samples(
+        rendered.case,
+        rendered.pixels,
+        license=license_id,
+        seed=config.seed,
+        questions=config.questions,
+    )
     if not samples:
         result.rejections.append(
             Rejection(
@@ -120,16 +126,24 @@ def usage_line(answer: Answer, *, accepted: bool) -> dict[str, Any]:
     }
 
 
-def make_samples(case: Case, pixels: SerializedImages, *, license: str, seed: int) -> list[Sample]:
+def make_samples(
+    case: Case,
+    pixels: SerializedImages,
+    *,
+    license: str,
+    seed: int,
+    questions: QuestionConfig | None = None,
+) -> list[Sample]:
     """One ``Sample`` per generated question of a serialized case."""
     record = case.record
-    questions = generate_questions(
+    asked = generate_questions(
         pixels,
         dims=record.dims,
         modality=record.modality,
         vocabulary=sorted(set(case.labels.values())),
         lesion_vocabulary=case.lesion_labels,
         seed=f"{record.source}/{record.case_id}/{seed}",
+        config=questions,
     )
     return [
         Sample(
@@ -144,7 +158,7 @@ def make_samples(case: Case, pixels: SerializedImages, *, license: str, seed: in
             question=question,
             official_split=record.official_split,
         )
-        for index, question in enumerate(questions)
+        for index, question in enumerate(asked)
     ]
 
 

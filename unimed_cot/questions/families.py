@@ -1,6 +1,7 @@
-"""The six question families. Each takes the case context and its own ``Random`` and returns at
-most one question (existence: one positive and one negative), or nothing when the annotations do
-not support an unambiguous answer."""
+"""Five of the six question families (lesion analysis is ``lesions.py``). Each takes the case
+context and its own ``Random`` and returns candidate *units* (one draft, or a Yes/No pair), most
+preferred first; ``selection`` picks among them. A family returns nothing for a case whose facts
+do not give one unambiguous answer."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ import random
 from collections.abc import Callable
 
 from unimed_cot.boxes import iou, render_box
-from unimed_cot.records import Question, QuestionFamily, Region
+from unimed_cot.records import QuestionFamily, Region
 
-from .context import QuestionContext, choice_question, key, with_article, yes_no_question
+from .context import QuestionContext, capitalize, key, with_article
+from .drafts import Draft, Unit, choice, yes_no
+from .frames import relation_option, relation_sentence
 from .geometry import (
-    RELATION_TEXT,
     comparable_sizes,
-    describe_size,
     image_cell,
     image_cell_alternatives,
     image_cell_text,
@@ -24,232 +25,310 @@ from .geometry import (
     patient_terms,
     relation,
 )
+from .observations import neighbour, observe, ref, size_text
+from .vocabulary import related, same_or_kind, within
 
 SIZE_RATIO = 1.25  # "larger" only when one region is at least this much bigger
+SAME_SIZE_TOLERANCE = 1.10  # "about the same size" when neither is more than this much bigger
+SAME_SIZE = "They are about the same size"
 NESTED = 0.5  # a pair whose smaller box lies this much inside the larger one is not compared
+MAX_EVIDENCE = 3  # regions cited by one existence question
 
-Family = Callable[[QuestionContext, random.Random], list[Question]]
+Family = Callable[[QuestionContext, random.Random], list[Unit]]
 
 
-def structure_localization(ctx: QuestionContext, rng: random.Random) -> list[Question]:
-    """Asks "Which structure is outlined by the box ...?"; answer: the region's label."""
-    candidates = [r for r in ctx.regions if not r.is_lesion] or list(ctx.regions)
+def structure_localization(ctx: QuestionContext, rng: random.Random) -> list[Unit]:
+    """ "Which structure is outlined by the box ...?"; answer: the region's label.
+
+    Distractors never include a name that could also be right: an alias or kind of the answer,
+    a structure it lies within ("liver" for a liver tumor's box), or the label of a region whose
+    box nearly coincides with it.
+    """
+    candidates = list(ctx.regions)
     rng.shuffle(candidates)
+    units: list[Unit] = []
     for region in candidates:
-        # Labels of regions with nearly the same box would be right as well: keep them out.
         lookalikes = {key(r.label) for r in ctx.regions if iou(r.box, region.box) > 0.5}
-        distractors = [v for v in ctx.vocabulary if key(v) not in lookalikes]
-        question = choice_question(
+        distractors = [
+            v for v in ctx.vocabulary if key(v) not in lookalikes and not within(region.label, v)
+        ]
+        draft = choice(
             family=QuestionFamily.STRUCTURE_LOCALIZATION,
+            fact=("structure", region.id),
             text=ctx.phrase("structure_localization", rng, box=render_box(region.box)),
             correct=region.label,
             distractors=distractors,
-            rng=rng,
             evidence=[region.id],
-            rationale=[f"{region.id} is the annotated {region.label}", *_facts_text(ctx, region)],
+            rationale=_observations(ctx, region),
+            rng=rng,
+            labels=True,
         )
-        if question is not None:
-            return [question]
-    return []
+        if draft is not None:
+            units.append((draft,))
+    return units
 
 
-def spatial_localization(ctx: QuestionContext, rng: random.Random) -> list[Question]:
-    """Asks "Where is the X located?"; answer: patient terms (3D) or a part of the image (2D)."""
+def spatial_localization(ctx: QuestionContext, rng: random.Random) -> list[Unit]:
+    """ "Where is the X located?": patient terms (3D, side and front/back of the body's centre)
+    or a third of the image (2D, in the image's frame)."""
     candidates = ctx.unique_regions()
     rng.shuffle(candidates)
+    units: list[Unit] = []
     for region in candidates:
         if ctx.dims == 3:
             terms = patient_terms(region) if ctx.pixels.orientation_known else {}
-            if not terms:
+            if "side" not in terms:
                 continue
             correct = patient_position_text(terms)
             distractors = patient_position_alternatives(terms)
-            phrase_key = "spatial_localization_3d"
+            phrase_key, fact = "spatial_localization_3d", ("side", key(region.label))
         else:
             cell = image_cell(ctx, region)
             if cell is None:
                 continue
             correct, distractors = image_cell_text(cell), image_cell_alternatives(cell)
-            phrase_key = "spatial_localization_2d"
-        question = choice_question(
+            phrase_key, fact = "spatial_localization_2d", ("where", key(region.label))
+        draft = choice(
             family=QuestionFamily.SPATIAL_LOCALIZATION,
+            fact=fact,
             text=ctx.phrase(phrase_key, rng, label=region.label),
             correct=correct,
             distractors=distractors,
-            rng=rng,
             evidence=[region.id],
-            rationale=[
-                f"position of {region.id} ({region.label}): {correct[0].lower()}{correct[1:]}"
-            ],
+            rationale=[observe(ctx, region)],
+            rng=rng,
         )
-        if question is not None:
-            return [question]
-    return []
+        if draft is not None:
+            units.append((draft,))
+    return units
 
 
-def existence_verification(ctx: QuestionContext, rng: random.Random) -> list[Question]:
-    """Asks "Is there a X in this scan?": Yes for a present lesion, No for an absent one."""
-    questions = []
-    lesions = [r for r in ctx.regions if r.is_lesion or ctx.is_lesion_label(r.label)]
-    if lesions:
-        label = rng.choice(sorted({r.label for r in lesions}))
-        found = [r for r in lesions if key(r.label) == key(label)][:3]
-        questions.append(
-            yes_no_question(
-                family=QuestionFamily.EXISTENCE_VERIFICATION,
-                text=ctx.phrase("existence_verification", rng, a_label=with_article(label)),
-                yes=True,
-                evidence=[r.id for r in found],
-                rationale=[f"{r.id} is an annotated {r.label}" for r in found],
-            )
-        )
-    # "tumor" is not absent when a "liver tumor" is annotated: skip labels nested in present ones.
-    present = [f" {key(r.label)} " for r in ctx.regions]
-    absent = [
-        v
-        for v in ctx.vocabulary
-        if ctx.is_lesion_label(v)
-        and not any(f" {key(v)} " in p or p in f" {key(v)} " for p in present)
-    ]
-    if absent:
-        label = rng.choice(absent)
-        questions.append(
-            yes_no_question(
-                family=QuestionFamily.EXISTENCE_VERIFICATION,
-                text=ctx.phrase("existence_verification", rng, a_label=with_article(label)),
-                yes=False,
-                evidence=[],
-                rationale=[f"no {label} is seen anywhere in this {_noun(ctx)}"],
-            )
-        )
-    return questions
+def existence_verification(ctx: QuestionContext, rng: random.Random) -> list[Unit]:
+    """ "Is there a X in this scan?", asked in Yes/No pairs.
+
+    Yes: a structure the published pixels show (findings first, then the findings' side
+    "on the patient's left", then organs). No: a structure the case's annotation delineates but
+    that has no voxel anywhere at full resolution and is no alias or kind of anything present or
+    covered; or a finding's other side, when every voxel of it lies on one side. Pairing makes
+    Yes and No equally frequent by construction; a case with only one kind asks none.
+    """
+    truth = ctx.truth
+    shown: dict[str, list[Region]] = {}
+    for region in ctx.regions:
+        shown.setdefault(region.label, []).append(region)
+    findings = sorted(label for label in shown if _is_finding(ctx, label))
+    organs = sorted(label for label in shown if not _is_finding(ctx, label))
+    known = [*truth.present, *truth.covered]
+    absent = sorted(
+        label
+        for label in truth.annotated
+        if label not in truth.present and not any(same_or_kind(label, p) for p in known)
+    )
+    covered = list(truth.covered)
+    yes: list[list[Draft]] = [[], [], []]
+    no: list[list[Draft]] = [[], [], []]
+    for label in [*findings, *organs]:
+        yes[0 if label in findings else 2].append(_present(ctx, rng, label, shown[label]))
+    for label in findings:
+        sides = truth.sides.get(label, frozenset())
+        if len(sides) != 1 or any(same_or_kind(label, c) for c in covered):
+            continue
+        (side,) = sides
+        other = "right" if side == "left" else "left"
+        yes[1].append(_sided(ctx, rng, label, side, True, shown[label], side))
+        no[1].append(_sided(ctx, rng, label, other, False, shown[label], side))
+    for label in absent:
+        no[0 if _is_finding(ctx, label) else 2].append(_absent(ctx, rng, label))
+    for drafts in (*yes, *no):
+        rng.shuffle(drafts)
+    return _pairs([d for ds in yes for d in ds], [d for ds in no for d in ds], rng)
 
 
-def size_comparison(ctx: QuestionContext, rng: random.Random) -> list[Question]:
-    """Asks "Which is larger, the A or the B?" of two structures that differ by >= 25 %."""
-    pairs = []
+def size_comparison(ctx: QuestionContext, rng: random.Random) -> list[Unit]:
+    """ "Which is larger, the A or the B?" with "They are about the same size" among the options:
+    correct when neither size exceeds the other by more than ``SAME_SIZE_TOLERANCE``; pairs
+    between that and ``SIZE_RATIO`` are never asked."""
+    same: list[Unit] = []
+    different: list[Unit] = []
     for a, b in itertools.combinations(ctx.unique_regions(), 2):
         sizes = comparable_sizes(a, b)
-        if sizes is not None and min(sizes) > 0 and max(sizes) / min(sizes) >= SIZE_RATIO:
-            pairs.append((a, b, sizes))
-    if not pairs:
+        if sizes is None or min(sizes) <= 0 or _part_of(a, b) or related(a.label, b.label):
+            continue
+        ratio = max(sizes) / min(sizes)
+        if SAME_SIZE_TOLERANCE < ratio < SIZE_RATIO:
+            continue
+        if rng.random() < 0.5:
+            a, b, sizes = b, a, (sizes[1], sizes[0])
+        larger, smaller = (a, b) if sizes[0] > sizes[1] else (b, a)
+        is_same = ratio <= SAME_SIZE_TOLERANCE
+        rationale = [
+            f"{capitalize(ref(a))} measures {size_text(a, ctx.dims)} and {ref(b)} "
+            f"{size_text(b, ctx.dims)}, from their masks at full resolution.",
+            (
+                f"Their ratio is {ratio:.2f}, within the {_percent(SAME_SIZE_TOLERANCE)} "
+                "tolerance for about the same size."
+                if is_same
+                else f"{capitalize(ref(larger))} is {ratio:.1f} times the size of "
+                f"{ref(smaller)}, beyond the {SIZE_RATIO:g} ratio needed to call one larger."
+            ),
+        ]
+        draft = choice(
+            family=QuestionFamily.SIZE_COMPARISON,
+            fact=("size", *sorted((key(a.label), key(b.label)))),
+            text=ctx.phrase("size_comparison", rng, a=a.label, b=b.label),
+            correct=SAME_SIZE if is_same else larger.label,
+            distractors=[a.label, b.label] if is_same else [smaller.label, SAME_SIZE],
+            evidence=[a.id, b.id],
+            rationale=rationale,
+            rng=rng,
+        )
+        if draft is not None:
+            (same if is_same else different).append((draft,))
+    rng.shuffle(same)
+    rng.shuffle(different)
+    return _interleave(same, different, phase=rng.randrange(3))
+
+
+def spatial_relationship(ctx: QuestionContext, rng: random.Random) -> list[Unit]:
+    """ "Where is A relative to B?" along the axis that separates them most, in the frame of the
+    case (the patient's, or the image's for a 2D image of undeclared orientation)."""
+    if ctx.axes is None:
         return []
-    a, b, (size_a, size_b) = rng.choice(pairs)
-    if rng.random() < 0.5:
-        a, b, size_a, size_b = b, a, size_b, size_a
-    larger = a if size_a > size_b else b
-    question = choice_question(
-        family=QuestionFamily.SIZE_COMPARISON,
-        text=ctx.phrase("size_comparison", rng, a=a.label, b=b.label),
-        correct=larger.label,
-        distractors=[(b if larger is a else a).label, "They are about the same size"],
-        rng=rng,
-        evidence=[a.id, b.id],
-        rationale=[
-            f"the {a.label} has {describe_size(a, ctx.dims)}",
-            f"the {b.label} has {describe_size(b, ctx.dims)}",
-            f"the {larger.label} is {max(size_a, size_b) / min(size_a, size_b):.1f} times larger",
-        ],
-    )
-    return [question] if question is not None else []
-
-
-def spatial_relationship(ctx: QuestionContext, rng: random.Random) -> list[Question]:
-    """Asks "Where is A relative to B?" along the axis that separates them most."""
     pairs = []
     for a, b in itertools.permutations(ctx.unique_regions(), 2):
-        if _related(a, b) or _nested(a, b):
+        if _part_of(a, b) or _nested(a, b) or related(a.label, b.label):
             continue
         found = relation(ctx, a, b)
         if found is not None:
             pairs.append((a, b, found))
-    if not pairs:
-        return []
-    a, b, found = rng.choice(pairs)
-    side = "3d" if ctx.dims == 3 else "2d"
-    correct = RELATION_TEXT[found.direction].format(b=b.label)
-    where = "in patient terms" if ctx.dims == 3 else "as displayed in the image"
-    question = choice_question(
-        family=QuestionFamily.SPATIAL_RELATIONSHIP,
-        text=ctx.phrase(f"spatial_relationship_{side}", rng, a=a.label, b=b.label),
-        correct=correct,
-        distractors=[RELATION_TEXT[d].format(b=b.label) for d in found.false_directions],
-        rng=rng,
-        evidence=[a.id, b.id],
-        rationale=[
-            f"{a.id} ({a.label}) lies {correct[0].lower()}{correct[1:]} ({b.id}) {where}",
-            f"their centres are {found.describe()} apart along that axis",
-        ],
-    )
-    return [question] if question is not None else []
-
-
-def lesion_analysis(ctx: QuestionContext, rng: random.Random) -> list[Question]:
-    """Asks "In which structure is the lesion ... located?"; answer: its host organ."""
-    lesions = [r for r in ctx.regions if r.is_lesion and r.host.strip()]
-    rng.shuffle(lesions)
-    unique = {r.id for r in ctx.unique_regions()}
-    for lesion in lesions:
-        if ctx.is_lesion_label(lesion.host) or key(lesion.host) == key(lesion.label):
-            continue
-        host = _host_region(ctx, lesion)
-        # Structures whose box holds the lesion's centre could be read as its host too.
-        around = {key(r.label) for r in ctx.regions if r is not host and _holds_centre(r, lesion)}
-        distractors = [
-            v
-            for v in ctx.vocabulary
-            if not ctx.is_lesion_label(v) and key(v) != key(lesion.host) and key(v) not in around
-        ]
-        if lesion.id in unique and rng.random() < 0.5:
-            text = ctx.phrase("lesion_analysis_label", rng, lesion=lesion.label)
-        else:
-            text = ctx.phrase("lesion_analysis_box", rng, box=render_box(lesion.box))
-        host_ref = f"{host.id} ({host.label})" if host is not None else f"the {lesion.host}"
-        question = choice_question(
-            family=QuestionFamily.LESION_ANALYSIS,
-            text=text,
-            correct=host.label if host is not None else lesion.host.strip(),
-            distractors=distractors,
+    rng.shuffle(pairs)
+    phrase_key = f"spatial_relationship_{ctx.axes.frame}"
+    units: list[Unit] = []
+    for a, b, found in pairs:
+        sentence = relation_sentence(ref(a), found.direction, ref(b))
+        draft = choice(
+            family=QuestionFamily.SPATIAL_RELATIONSHIP,
+            fact=("relation", *sorted((key(a.label), key(b.label)))),
+            text=ctx.phrase(phrase_key, rng, a=a.label, b=b.label),
+            correct=relation_option(found.direction, b.label),
+            distractors=[relation_option(d, b.label) for d in found.false_directions],
+            evidence=[a.id, b.id],
+            rationale=[
+                f"{capitalize(sentence)}: their centres are {found.describe()} apart along "
+                "that axis, more than along any other."
+            ],
             rng=rng,
-            evidence=[lesion.id] + ([host.id] if host is not None else []),
-            rationale=[f"{lesion.id} ({lesion.label}) lies within {host_ref}"],
         )
-        if question is not None:
-            return [question]
-    return []
-
-
-FAMILIES: dict[QuestionFamily, Family] = {
-    QuestionFamily.STRUCTURE_LOCALIZATION: structure_localization,
-    QuestionFamily.SPATIAL_LOCALIZATION: spatial_localization,
-    QuestionFamily.EXISTENCE_VERIFICATION: existence_verification,
-    QuestionFamily.SIZE_COMPARISON: size_comparison,
-    QuestionFamily.SPATIAL_RELATIONSHIP: spatial_relationship,
-    QuestionFamily.LESION_ANALYSIS: lesion_analysis,
-}
+        if draft is not None:
+            units.append((draft,))
+    return units
 
 
 # --- helpers ------------------------------------------------------------------------------
 
 
-def _noun(ctx: QuestionContext) -> str:
-    return "image" if ctx.dims == 2 else "scan"
+def _is_finding(ctx: QuestionContext, label: str) -> bool:
+    return ctx.is_lesion_label(label) or any(r.is_lesion for r in ctx.regions if r.label == label)
 
 
-def _facts_text(ctx: QuestionContext, region: Region) -> list[str]:
-    if region.facts is None:
-        return []
-    facts = [f"the {region.label} has {describe_size(region, ctx.dims)}"]
-    side = patient_terms(region).get("side", "")
-    if side in ("left", "right"):
-        facts.append(f"{region.id} lies on the patient's {side}")
-    elif side == "midline":
-        facts.append(f"{region.id} lies in the midline")
-    return facts
+def _observations(ctx: QuestionContext, region: Region) -> list[str]:
+    lines = [observe(ctx, region)]
+    near = neighbour(ctx, region, exclude=set())
+    if near:
+        lines.append(near)
+    return lines
 
 
-def _related(a: Region, b: Region) -> bool:
-    """A lesion and its host: "relative to" makes no sense for a part of a whole."""
+def _present(ctx: QuestionContext, rng: random.Random, label: str, found: list[Region]) -> Draft:
+    cited = found[:MAX_EVIDENCE]
+    return yes_no(
+        family=QuestionFamily.EXISTENCE_VERIFICATION,
+        fact=("exists", key(label)),
+        text=ctx.phrase("existence_verification", rng, a_label=with_article(label)),
+        yes=True,
+        evidence=[r.id for r in cited],
+        rationale=[observe(ctx, r) for r in cited],
+    )
+
+
+def _sided(
+    ctx: QuestionContext,
+    rng: random.Random,
+    label: str,
+    asked: str,
+    yes: bool,
+    found: list[Region],
+    side: str,
+) -> Draft:
+    cited = found[:MAX_EVIDENCE]
+    refs = ", ".join(f"[{r.id}]" for r in cited)
+    every = "The" if len(found) == 1 else "Every"
+    return yes_no(
+        family=QuestionFamily.EXISTENCE_VERIFICATION,
+        fact=("side", key(label)),
+        text=ctx.phrase("existence_side", rng, a_label=with_article(label), side=asked),
+        yes=yes,
+        evidence=[r.id for r in cited],
+        rationale=[
+            f"{every} {label} of this {ctx.noun} {refs} lies on the patient's {side} side of the "
+            f"body's midline, with no voxel on the other side at full resolution."
+        ],
+    )
+
+
+def _absent(ctx: QuestionContext, rng: random.Random, label: str) -> Draft:
+    return yes_no(
+        family=QuestionFamily.EXISTENCE_VERIFICATION,
+        fact=("exists", key(label)),
+        text=ctx.phrase("existence_verification", rng, a_label=with_article(label)),
+        yes=False,
+        evidence=[],
+        rationale=[
+            f"The annotation of this {ctx.noun} delineates {label} but marks no voxel of it "
+            "anywhere, at full resolution."
+            if ctx.dims == 3
+            else f"The annotation of this image delineates {label} but marks no pixel of it."
+        ],
+    )
+
+
+def _pairs(yes: list[Draft], no: list[Draft], rng: random.Random) -> list[Unit]:
+    """Yes/No pairs in preference order, never two drafts on one fact."""
+    units: list[Unit] = []
+    used: set[tuple[str, ...]] = set()
+    remaining = list(no)
+    for positive in yes:
+        if positive.fact in used:
+            continue
+        partner = next((n for n in remaining if n.fact not in used | {positive.fact}), None)
+        if partner is None:
+            continue
+        remaining.remove(partner)
+        used |= {positive.fact, partner.fact}
+        units.append((positive, partner) if rng.random() < 0.5 else (partner, positive))
+    return units
+
+
+def _interleave(same: list[Unit], different: list[Unit], *, phase: int) -> list[Unit]:
+    """One "about the same size" question in every three while both kinds last, at a seeded
+    place in the first three (so it comes first in a third of the cases, as its share)."""
+    out: list[Unit] = []
+    position = phase
+    while same or different:
+        if (position % 3 == 0 and same) or not different:
+            out.append(same.pop(0))
+        else:
+            out.append(different.pop(0))
+        position += 1
+    return out
+
+
+def _percent(ratio: float) -> str:
+    return f"{round((ratio - 1) * 100)} %"
+
+
+def _part_of(a: Region, b: Region) -> bool:
+    """A lesion and its host: "relative to" or "larger" makes no sense for a part of a whole."""
     return key(a.host) == key(b.label) or key(b.host) == key(a.label)
 
 
@@ -263,17 +342,3 @@ def _nested(a: Region, b: Region) -> bool:
         vol_b *= b.box[i + half] - b.box[i]
     small = min(vol_a, vol_b)
     return small > 0 and inter / small > NESTED
-
-
-def _holds_centre(outer: Region, inner: Region) -> bool:
-    half = len(inner.box) // 2
-    return all(
-        outer.box[i] <= (inner.box[i] + inner.box[i + half]) / 2 < outer.box[i + half]
-        for i in range(half)
-    )
-
-
-def _host_region(ctx: QuestionContext, lesion: Region) -> Region | None:
-    hosts = [r for r in ctx.regions if key(r.label) == key(lesion.host) and r is not lesion]
-    holding = [r for r in hosts if _holds_centre(r, lesion)]
-    return next(iter(holding or hosts), None)

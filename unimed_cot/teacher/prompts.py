@@ -19,12 +19,24 @@ import jinja2.meta
 
 from unimed_cot.boxes import find_boxes
 from unimed_cot.imaging.png import encode_png
+from unimed_cot.questions.frames import axes_3d, image_axes_2d
 from unimed_cot.records import Region, Sample, UInt8Array
 from unimed_cot.schemas import LETTERS, Trace
 
 from .base import TeacherRequest
 
 SYSTEM_TEMPLATE = "system.j2"
+# Direction keys of ``questions.frames`` as the prompt words them.
+_DIRECTION = {
+    "left": "left",
+    "right": "right",
+    "anterior": "front (anterior)",
+    "posterior": "back (posterior)",
+    "superior": "head (superior)",
+    "inferior": "feet (inferior)",
+    "image-right": "right",
+    "below": "bottom",
+}
 TRACE_TEMPLATES = {2: "trace_2d.j2", 3: "trace_3d.j2"}
 
 
@@ -62,6 +74,8 @@ class PromptContext:
     facts: list[str]
     evidence: list[str]
     regions: list[RegionView]
+    frame: str  # "patient" (3D, 2D of declared orientation), "image" (other 2D) or "none"
+    axes: list[str]  # 2D, patient frame: the patient direction of the columns and the rows
 
     @classmethod
     def from_sample(cls, sample: Sample) -> PromptContext:
@@ -69,6 +83,7 @@ class PromptContext:
         question = sample.question
         height, width = pixels.images[0].shape[:2] if pixels.images else (0, 0)
         boxes_in_question = set(find_boxes(question.text))
+        frame = axes_3d() if sample.dims == 3 else image_axes_2d(pixels.image_axes)
         return cls(
             dims=sample.dims,
             noun="volume" if sample.dims == 3 else "image",
@@ -88,6 +103,8 @@ class PromptContext:
             facts=list(question.rationale),
             evidence=list(question.evidence),
             regions=[_region_view(r) for r in pixels.regions],
+            frame=frame.frame if sample.dims == 2 or pixels.orientation_known else "none",
+            axes=[_DIRECTION[d[0]] for d in frame.directions],
         )
 
 

@@ -1,10 +1,13 @@
 """The offline template teacher: composes a trace from the annotations alone (no model, no network).
 
-It is the default teacher, so a build runs on a fresh machine with no key. The trace reads like a
-short expert reasoning: orient to the image or volume, find each evidence structure (cited as
-``[Rn]``), reason from the measured facts, conclude with the exact ground-truth answer. Phrasing
-comes from ``prompts/template_teacher.yaml``, one variant per step drawn with a ``Random`` seeded
-from the sample id, so the same sample always gets the same trace. It never writes a coordinate.
+It is the default teacher, so a build runs on a fresh machine with no key. The trace walks
+through what was measured instead of restating the answer: orient to the image or volume (and
+its CT window), then the question's measured observations (``Question.rationale``: which slices,
+what size from the full-resolution mask, where in the patient or the image, which neighbour,
+each citing its regions as ``[Rn]``), then the one inference they support, then the exact
+ground-truth answer. Phrasing comes from ``prompts/template_teacher.yaml``, one variant per step
+drawn with a ``Random`` seeded from the sample id, so the same sample always gets the same trace.
+It never writes a coordinate.
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ from importlib.resources import files
 import yaml
 
 from unimed_cot.imaging.window import preset_of
-from unimed_cot.questions import describe_size, seeded_random, with_article
+from unimed_cot.questions import seeded_random, with_article
 from unimed_cot.records import QuestionFamily, Region, Sample
 from unimed_cot.schemas import Trace, TraceStep
+from unimed_cot.schemas.trace import MAX_STEP_CHARS
 
 from .base import TeacherRequest
+from .render import marker_ids
 
 PHRASEBOOK = "template_teacher.yaml"
 _SAME_SIZE = "They are about the same size"
@@ -54,7 +59,7 @@ class TemplateTeacher:
 
 
 def compose_trace(sample: Sample) -> Trace:
-    """2-5 steps: orient, locate the evidence, reason from the facts, conclude."""
+    """3-5 steps: orient, the measured observations, the inference, conclude."""
     writer = _Writer(sample, seeded_random(sample.id, "template-teacher"))
     return Trace(steps=writer.steps(), answer=sample.question.answer)
 
@@ -76,8 +81,15 @@ class _Writer:
         return TraceStep(text=text, cites=cites or [])
 
     def steps(self) -> list[TraceStep]:
-        steps = [self.orient(), *self.locate()]
+        """orient, [locate], observations, [reason], conclude: at most ``MAX_TEMPLATE_STEPS``."""
+        question = self.sample.question
         reason = self.reason()
+        observed = [_observation(line) for line in question.rationale if line.strip()]
+        cited = {c for step in observed for c in step.cites}
+        missing = [r for r in self.evidence if r.id not in cited]
+        before = self.locate(missing) if missing or not self.evidence else []
+        room = MAX_TEMPLATE_STEPS - 2 - len(before) - (reason is not None)
+        steps = [self.orient(), *before, *_merge(observed, max(1, room))]
         if reason is not None:
             steps.append(reason)
         steps.append(self.say("conclude", answer=self.answer_text))
@@ -112,18 +124,19 @@ class _Writer:
             step = TraceStep(text=f"{step.text} {window.text}", cites=step.cites)
         return step
 
-    def locate(self) -> list[TraceStep]:
-        if not self.evidence:
+    def locate(self, regions: list[Region]) -> list[TraceStep]:
+        """Steps that find the evidence no observation cites (or search, for none at all)."""
+        if not regions:
             if self.sample.question.family == QuestionFamily.EXISTENCE_VERIFICATION:
                 part = "slice" if self.sample.dims == 3 else "part"
                 noun = "volume" if self.sample.dims == 3 else "image"
                 return [self.say("search", noun=noun, part=part)]
             return []
-        if len(self.evidence) > 2:
-            names = [f"the {r.label} [{r.id}]" for r in self.evidence]
+        if len(regions) > 1:
+            names = [f"the {r.label} [{r.id}]" for r in regions]
             refs = ", ".join(names[:-1]) + " and " + names[-1]
-            return [self.say("locate_many", [r.id for r in self.evidence], refs=refs)]
-        return [self.locate_one(r) for r in self.evidence]
+            return [self.say("locate_many", [r.id for r in regions], refs=refs)]
+        return [self.locate_one(regions[0])]
 
     def locate_one(self, region: Region) -> TraceStep:
         ref = f"[{region.id}]"
@@ -139,60 +152,85 @@ class _Writer:
         return self.say("locate", [region.id], label=region.label, ref=ref)
 
     def reason(self) -> TraceStep | None:
-        """The family's reasoning step from the facts, or None when they do not support one."""
-        family, ev, answer = self.sample.question.family, self.evidence, self.answer_text
-        dims = self.sample.dims
-        if family == QuestionFamily.STRUCTURE_LOCALIZATION and ev:
-            others = [o for o in self.sample.question.options if o != answer]
-            other = others[0] if others else "other structures"
-            return self.say(
-                "reason_structure_localization",
-                label=answer,
-                other=other,
-                size=describe_size(ev[0], dims),
-            )
-        if family == QuestionFamily.SPATIAL_LOCALIZATION and ev:
-            return self.say(
-                f"reason_spatial_localization_{dims}d",
-                label=ev[0].label,
-                position=_lower_first(answer),
-            )
-        if family == QuestionFamily.EXISTENCE_VERIFICATION:
-            if ev and answer == "Yes":
-                return self.say("reason_existence_present", a_label=with_article(ev[0].label))
-            if not ev and answer == "No" and self.sample.question.rationale:
-                return self.say(
-                    "reason_existence_absent", fact=_sentence(self.sample.question.rationale[0])
-                )
-            return None
-        if family == QuestionFamily.SIZE_COMPARISON and len(ev) == 2 and answer != _SAME_SIZE:
-            return self.size_step(ev[0], ev[1], answer)
-        if family == QuestionFamily.SPATIAL_RELATIONSHIP and ev:
-            return self.say(
-                f"reason_spatial_relationship_{dims}d", a=ev[0].label, relation=_lower_first(answer)
-            )
-        if family == QuestionFamily.LESION_ANALYSIS and ev:
-            return self.say("reason_lesion_analysis", lesion=ev[0].label, host=answer)
+        """The inference the observations support, by the kind of fact asked (None when the
+        facts do not support one)."""
+        question = self.sample.question
+        answer, ev = self.answer_text, self.evidence
+        kind = question.fact[0] if question.fact else _KINDS.get(question.family, "")
+        family = question.family
+        if kind == "structure" and ev:
+            others = [f"the {o}" for o in question.options if o != answer]
+            return self.say("reason_structure", label=answer, others=" or ".join(others))
+        if kind == "side" and family == QuestionFamily.SPATIAL_LOCALIZATION and ev:
+            return self.say("reason_side", label=ev[0].label, position=_position(ev[0]))
+        if kind == "where" and ev:
+            return self.say("reason_where", label=ev[0].label, position=_lower_first(answer))
+        if kind == "exists":
+            if answer == "Yes" and ev:
+                return self.say("reason_exists_yes", a_label=with_article(ev[0].label))
+            return self.say("reason_exists_no") if answer == "No" else None
+        if kind == "side" and ev:
+            side = "left" if "patient's left" in question.text else "right"
+            yes = answer == "Yes"
+            if yes:
+                return self.say("reason_side_yes", a_label=with_article(ev[0].label), side=side)
+            return self.say("reason_side_no", side=side)
+        if kind == "size" and len(ev) == 2:
+            if answer == _SAME_SIZE:
+                return self.say("reason_same_size", a=ev[0].label, b=ev[1].label)
+            smaller = next((r.label for r in ev if r.label != answer), "")
+            return self.say("reason_size", larger=answer, smaller=smaller) if smaller else None
+        if kind == "relation" and ev:
+            return self.say("reason_relation", a=ev[0].label, relation=_lower_first(answer))
+        if kind == "host" and ev:
+            return self.say("reason_host", lesion=ev[0].label, host=answer)
+        if kind == "lesion-size" and ev:
+            return self.say("reason_lesion_size", lesion=ev[0].label, amount=_lower_first(answer))
+        if kind == "lesion-density" and ev:
+            appearance = _lower_first(answer).replace(": ", ", ")
+            return self.say("reason_lesion_density", lesion=ev[0].label, appearance=appearance)
         return None
 
-    def size_step(self, a: Region, b: Region, larger: str) -> TraceStep | None:
-        if a.facts is None or b.facts is None:
-            return None
-        if a.facts.size_mm is not None and b.facts.size_mm is not None:
-            size_a, size_b = a.facts.size_mm, b.facts.size_mm
-        else:
-            size_a, size_b = float(a.facts.area_px), float(b.facts.area_px)
-        if min(size_a, size_b) <= 0:
-            return None
-        return self.say(
-            "reason_size_comparison",
-            a=a.label,
-            b=b.label,
-            size_a=describe_size(a, self.sample.dims),
-            size_b=describe_size(b, self.sample.dims),
-            larger=larger,
-            ratio=f"{max(size_a, size_b) / min(size_a, size_b):.1f}",
+
+# Questions made without a fact key (by hand): the kind their family usually asks.
+_KINDS: dict[str, str] = {
+    QuestionFamily.STRUCTURE_LOCALIZATION: "structure",
+    QuestionFamily.EXISTENCE_VERIFICATION: "exists",
+    QuestionFamily.SIZE_COMPARISON: "size",
+    QuestionFamily.SPATIAL_RELATIONSHIP: "relation",
+    QuestionFamily.LESION_ANALYSIS: "host",
+}
+MAX_TEMPLATE_STEPS = 5
+
+
+def _observation(line: str) -> TraceStep:
+    """A fact sentence as a step, citing the regions it marks (``[Rn]``)."""
+    text = _sentence(line)
+    return TraceStep(text=text, cites=list(dict.fromkeys(marker_ids(text))))
+
+
+def _merge(steps: list[TraceStep], room: int) -> list[TraceStep]:
+    """At most ``room`` steps: the last ones joined (each within the schema's length)."""
+    merged = list(steps)
+    while len(merged) > room:
+        last = merged.pop()
+        joined = f"{merged[-1].text} {last.text}"
+        if len(joined) > MAX_STEP_CHARS:
+            merged.append(last)
+            break
+        merged[-1] = TraceStep(
+            text=joined, cites=list(dict.fromkeys([*merged[-1].cites, *last.cites]))
         )
+    return merged
+
+
+def _position(region: Region) -> str:
+    """``"on the patient's right, in the anterior half of the body"``."""
+    facts = region.facts
+    if facts is None or not facts.side:
+        return "where it is outlined"
+    side = "in the midline" if facts.side == "midline" else f"on the patient's {facts.side}"
+    return f"{side}, in the {facts.ap} half of the body" if facts.ap else side
 
 
 def _lower_first(text: str) -> str:
