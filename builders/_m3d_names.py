@@ -124,3 +124,46 @@ def entry_parts(path: str, code: str) -> tuple[str, ...]:
     if len(parts) == 2:
         return (code, *parts)
     raise LayoutError(f"index path {path!r} is not [<code>/]<case>/<file>")
+
+
+# Entries of the release's class list that are no structure a distractor can stand for: numbered
+# or misspelt copies of another entry (3D-IRCADb's "liver tumor 01", "liver kyst", "portal vein
+# 1"), non-anatomical classes ("metal", "stones", "metastasectomie") and catch-alls that are a
+# kind of many structures ("bone", "artery", "prostate or uterus"): as an option, a hypernym of
+# the answer would be true too.
+_NOT_DISTRACTORS = frozenset(
+    {
+        "additional 13th thoracic vertebra t13",
+        "additional 13th thoracic vertebra, t13",
+        "artery",
+        "bone",
+        "face",
+        "liver kyst",
+        "liver kyste",
+        "metal",
+        "metastasectomie",
+        "prostate or uterus",
+        "skin",
+        "stones",
+        "venous system",
+    }
+)
+_NUMBERED = re.compile(r"^(?P<base>.+?) \d+$")
+
+
+def distractor_names() -> frozenset[str]:
+    """The structure names of M3D-Seg's whole class list (``_m3d_classes``) that can serve as
+    distractors: the entries above and numbered copies of another entry left out (``rib left 9``
+    stays: no entry is named ``rib left``)."""
+    from ._m3d_classes import M3D_CLASSES
+
+    every = {name for names in M3D_CLASSES.values() for name in names}
+    kept = set()
+    for name in every:
+        numbered = _NUMBERED.match(name)
+        if name.casefold() in _NOT_DISTRACTORS:
+            continue
+        if numbered and numbered["base"] in every:
+            continue
+        kept.add(name)
+    return frozenset(kept)

@@ -86,6 +86,7 @@ from ._m3d_names import (
     EscapingPathError,
     LayoutError,
     class_names,
+    distractor_names,
     entry_parts,
     mask_shape,
     terms,
@@ -152,11 +153,12 @@ class M3DSegBuilder(Builder):
             index = self._read_index(root, code)
             names, notes = class_names(code, self._class_list(root, code, index, info))
             datasets.append((code, index, names, notes))
-        # Distractors: the structure (not lesion) names of every dataset in the folder, so a
-        # one-class dataset (CHAOS: liver) still gets "which structure is outlined?" options.
-        structures = {n for *_, names, _ in datasets for n in names} - lesion_names(
-            n for *_, names, _ in datasets for n in names
-        )
+        # Distractors: the structure (not lesion) names of every dataset in the folder and of
+        # the release's whole class list, so a one-class download (0023 alone: spleen) still
+        # gets "which structure is outlined?" options. They are never claimed absent: only a
+        # dataset's own classes are (Case.vocabulary vs Case.labels).
+        pooled = {n for *_, names, _ in datasets for n in names} | distractor_names()
+        structures = pooled - lesion_names(pooled)
         for code, index, names, notes in datasets:
             vocabulary = tuple(sorted(structures - set(names)))
             seen: set[str] = set()
@@ -181,7 +183,7 @@ class M3DSegBuilder(Builder):
         payload = record.payload_as(M3DPayload)
         if record.label is None:  # never: sound records always carry their mask
             raise MissingMaskError(f"{record.case_id}: no mask")
-        names, others = list(payload.classes), list(payload.vocabulary)
+        names = list(payload.classes)
         channels, *grid = mask_shape(record.label.name)
         if not record.image.is_file():
             raise MissingImageError(f"{record.case_id}: {record.image.name} is not there")
@@ -200,8 +202,8 @@ class M3DSegBuilder(Builder):
         return Case(
             record=record,
             image=image,
-            # Values past C never occur in the map: they only widen the distractor vocabulary.
-            labels=dict(enumerate([*names, *others], start=1)),
+            labels=dict(enumerate(names, start=1)),
+            vocabulary=payload.vocabulary,
             label_map=Volume(array=labels, affine=image.affine.copy()),
             lesion_labels=lesion_names(names),
             history=[_HISTORY, *payload.class_notes],

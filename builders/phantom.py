@@ -43,6 +43,11 @@ from .base import Builder
 
 _COLUMNS = ("case_id", "dims", "modality", "patient_id")
 _TABLES = {(3, "CT"): "labels_3d_ct", (3, "MR"): "labels_3d_mr"}
+# The patient directions of a 2D image's +x (columns) and +y (rows), as the generator draws
+# them: radiographs PA (the patient's left on the image right, feet down), axial CT slices the
+# radiological way (patient left on the image right, posterior down). Sides are then stated in
+# the patient's frame, as in 3D (questions/frames.py).
+_IMAGE_AXES_2D = {"X-ray": ("L", "I"), "CT": ("L", "P")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +149,12 @@ class PhantomBuilder(Builder):
                 f"{record.case_id}: label values {unknown} are not in the label table"
             )
         return Case(
-            record=record, image=image, labels=labels, label_map=label_map, lesion_labels=lesions
+            record=record,
+            image=image,
+            labels=labels,
+            label_map=label_map,
+            lesion_labels=lesions,
+            image_axes=_IMAGE_AXES_2D.get(record.modality) if record.dims == 2 else None,
         )
 
     # --- helpers ---------------------------------------------------------------------------------

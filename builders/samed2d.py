@@ -21,11 +21,15 @@ dropping the mask would make "Is there a ...? -> No" answers wrong.
 
 Regions: every mask is binary; each of its 8-connected components gives one box (the release
 stores one instance per file, so this is normally one box per mask), in source pixels, rounded
-outward onto the published grid. Masks may overlap (nested or whole-cavity classes), which is
-why boxes, not a merged label map, carry them. ``union_*`` overlap classes and generic names
-(``class...``, bare ``left``/``right``) name nothing a question can use: their masks are skipped
-and recorded in the case history. Known release defects handled: inverted optic-disc masks of
-``ichallenge_adam_task2`` are inverted back; ``Brain_PTM`` images with two or fewer grey values
+outward onto the published grid, with the component's pixel count (sizes are compared from
+mask pixels, never from box areas). Masks may overlap (nested or whole-cavity classes), which is
+why boxes, not a merged label map, carry them. Generic names (``class...``, bare ``left``/
+``right``) name nothing a question can use: their masks are skipped and recorded in the case
+history. A ``union_*`` overlap class (``union_enhancing_tumor_necrosis_edema``) gets no region of
+its own either, but the dataset's classes its name spells out (longest names first) are
+*covered*: a non-empty union mask means they are present, so they are never answered absent.
+Known release defects handled: inverted optic-disc masks of ``ichallenge_adam_task2`` are
+inverted back; ``Brain_PTM`` images with two or fewer grey values
 (binary masks shipped as images) and QUBIQ2020 ``brain-growth`` images are rejected
 (``unusable-image``). A mask with values other than {0, 255} (or {0, 1}) is ``bad-mask``; a
 mask whose size differs from its image is ``label-mismatch``; a missing file is
@@ -36,9 +40,9 @@ Splits: the group id is source dataset + original case, so every slice of one ca
 axis, lands in one split. Overlaps with M3D-Seg (same challenge CTs) are not linked here.
 
 License: the card states CC-BY-NC-SA-4.0 for the release, with the constituent datasets' terms
-applying on top. Each record carries ``("license", SPDX)`` and ``("redistributable", "0"|"1")``
-in ``SourceRecord.extra``: BraTS and ISLES slices are marked not redistributable (their challenge
-terms forbid it). The pipeline writes each case's terms beside its staged rows and ``publish``
+applying on top. Each record carries its dataset's ``Terms`` (SPDX id, redistributable): BraTS
+and ISLES slices are marked not redistributable (their challenge terms forbid it). The pipeline
+stages each case's terms with its rows and ``publish``
 routes those slices annotation-only (``unimed-cot hydrate`` restores them from your copy). The
 class default, shown by ``unimed-cot sources``, is the conservative "not redistributable".
 
@@ -150,22 +154,33 @@ class SAMed2DBuilder(Builder):
         _check_known_defects(name, image.array)
         vocabulary, masks = payload.classes, payload.masks
         boxes: list[AnnotatedBox] = []
+        covered: set[str] = set()
         history: list[str] = []
+        atoms = sorted(
+            (n for n in vocabulary.values() if usable_class(n)), key=lambda n: (-len(n), n)
+        )
         for class_id, relative in masks:
             class_name = vocabulary[class_id]
             path = record.image.parent.parent / relative
-            if not usable_class(class_name):
+            union = union_atoms(class_name, atoms)
+            if not usable_class(class_name) and not union:
                 history.append(f"skipped mask {path.name}: class {class_name!r} names no structure")
                 continue
             binary = _read_binary_mask(path, (image.height, image.width), name.dataset)
             components = _component_boxes(binary)
             if not components:
                 history.append(f"skipped mask {path.name}: empty")
-            label = readable_class(class_name)
-            boxes += [AnnotatedBox(label=label, box=box) for box in components]
+            elif union:
+                covered |= {readable_class(atom) for atom in union}
+                history.append(
+                    f"union mask {path.name} ({class_name}) covers {sorted(union)}: no region"
+                )
+            else:
+                label = readable_class(class_name)
+                boxes += [AnnotatedBox(label=label, box=b, mask_px=n) for b, n in components]
         if not boxes:
             raise NoAnnotationError(f"{record.case_id}: no mask with a usable class")
-        names = sorted({readable_class(n) for n in vocabulary.values() if usable_class(n)})
+        names = sorted({readable_class(n) for n in atoms})
         return Case(
             record=record,
             image=image,
@@ -173,6 +188,7 @@ class SAMed2DBuilder(Builder):
             lesion_labels=lesion_names(names),
             boxes=tuple(boxes),
             history=history,
+            covered_labels=frozenset(covered - {box.label for box in boxes}),
         )
 
     # --- listing ---------------------------------------------------------------------------------
@@ -307,13 +323,36 @@ def _read_binary_mask(path: Path, shape: tuple[int, int], dataset: str) -> np.nd
     return ~binary if dataset in _INVERTED_MASKS else binary
 
 
-def _component_boxes(binary: np.ndarray[Any, Any]) -> list[tuple[float, float, float, float]]:
-    """Half-open (x1, y1, x2, y2) boxes of the 8-connected components, in raster order."""
+def union_atoms(class_name: str, atoms: list[str]) -> tuple[str, ...]:
+    """The dataset classes a ``union_*`` class name spells out, read left to right taking the
+    longest class name that matches at each position (so ``non_enhancing_tumor`` is not read as
+    ``enhancing_tumor``); () when it is no union or a part matches no class (then nothing is
+    claimed covered)."""
+    if not class_name.strip().lower().startswith("union_"):
+        return ()
+    words, found = class_name.strip().lower()[len("union_") :].split("_"), []
+    while words:
+        for atom in atoms:  # longest first
+            parts = atom.lower().split("_")
+            if words[: len(parts)] == parts:
+                found.append(atom)
+                words = words[len(parts) :]
+                break
+        else:
+            return ()
+    return tuple(sorted(set(found)))
+
+
+def _component_boxes(
+    binary: np.ndarray[Any, Any],
+) -> list[tuple[tuple[float, float, float, float], int]]:
+    """Half-open (x1, y1, x2, y2) boxes of the 8-connected components, in raster order, each
+    with its pixel count."""
     import cv2
 
     count, _, stats, _ = cv2.connectedComponentsWithStats(binary.astype(np.uint8), connectivity=8)
     boxes = []
     for index in range(1, count):  # 0 is the background
-        x, y, w, h = (int(v) for v in stats[index, :4])
-        boxes.append((float(x), float(y), float(x + w), float(y + h)))
+        x, y, w, h, area = (int(v) for v in stats[index, :5])
+        boxes.append(((float(x), float(y), float(x + w), float(y + h)), area))
     return boxes

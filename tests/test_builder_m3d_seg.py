@@ -111,9 +111,37 @@ def test_loaded_case_keeps_the_arrays_as_stored(fixture: FixtureInfo) -> None:
     masks = sparse.load_npz(record.label).toarray().reshape(3, 36, 36, 5)
     for channel in range(3):
         np.testing.assert_array_equal(case.label_map.array == channel + 1, masks[channel] > 0)
-    # Channels 1..C, then the other datasets' structures (never in the map: distractors only).
-    assert case.labels == {1: "kidney", 2: "kidney tumor", 3: "kidney cyst", 4: "liver"}
+    # Channels 1..C; the other datasets' structures and the release's whole class list are
+    # distractors only (never claimed absent: this dataset does not delineate them).
+    assert case.labels == {1: "kidney", 2: "kidney tumor", 3: "kidney cyst"}
     assert case.lesion_labels == {"kidney tumor", "kidney cyst"}
+    assert {"liver", "spleen", "vertebrae L1"} <= set(case.vocabulary)
+    assert not {"kidney", "kidney tumor", "liver tumor 01", "metal"} & set(case.vocabulary)
+
+
+def test_a_one_class_download_gets_questions_and_claims_no_other_absence(
+    tmp_path: Path, fixture: FixtureInfo
+) -> None:
+    """A folder holding only 0000 (CHAOS: liver) still gets distractors from the release's
+    class list, and no question says a structure the dataset does not delineate is absent."""
+    import shutil
+
+    root = tmp_path / "M3D_Seg"
+    root.mkdir()
+    shutil.copytree(fixture.root / "0000", root / "0000")
+    out = tmp_path / "unimed-cot"
+    report = run_build(
+        BuildConfig(source="m3d_seg", input=root, out=out, serialize=SERIALIZE), progress=False
+    )
+    assert report.rows_new > 0
+    shards = sorted((out / ".build" / "staged").rglob("*.parquet"))
+    rows = [row for shard in shards for row in pq.read_table(shard).to_pylist()]
+    assert rows
+    for row in rows:
+        if row["options"] == ["Yes", "No"] and row["answer"] == "B. No":
+            assert "liver" in row["question"].lower(), row["question"]
+    localizations = [r for r in rows if r["question_type"] == "structure_localization"]
+    assert localizations and all(len(r["options"]) > 1 for r in localizations)
 
 
 def test_serialized_geometry_claims_nothing_unknown(fixture: FixtureInfo) -> None:

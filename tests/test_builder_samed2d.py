@@ -17,10 +17,12 @@ from unimed_cot.builders._samed2d_names import (
     parse_image_name,
     parse_mask_name,
 )
+from unimed_cot.builders.samed2d import union_atoms
 from unimed_cot.errors import SourceLayoutError
 from unimed_cot.imaging import SerializeConfig, normalize_case, serialize_case
 from unimed_cot.pipeline.config import BuildConfig
 from unimed_cot.pipeline.run import run_build
+from unimed_cot.questions import QuestionConfig, generate_questions
 from unimed_cot.records import Terms
 from unimed_cot.release.publish import publish
 
@@ -174,6 +176,56 @@ def test_union_classes_are_skipped_and_recorded(fixture: FixtureInfo) -> None:
     assert {a.label for a in case.boxes} == {"lung", "lung infection"}
     assert any("union_lung_lung_infection" in line for line in case.history)
     assert "lung infection" in case.lesion_labels and "lung" not in case.lesion_labels
+    assert case.covered_labels == frozenset()  # both classes of the union have their own masks
+
+
+def test_union_atoms_read_the_longest_class_names() -> None:
+    atoms = sorted(
+        ["enhancing_tumor", "non_enhancing_tumor", "necrosis", "edema"], key=lambda n: -len(n)
+    )
+    assert union_atoms("union_non_enhancing_tumor_necrosis_necrosis", atoms) == (
+        "necrosis",
+        "non_enhancing_tumor",
+    )
+    assert union_atoms("union_enhancing_tumor_edema", atoms) == ("edema", "enhancing_tumor")
+    assert union_atoms("union_edema_ventricle", atoms) == ()  # a part names no class
+    assert union_atoms("edema", atoms) == ()
+
+
+def test_a_union_mask_covers_its_classes_and_they_are_never_answered_absent(
+    fixture: FixtureInfo,
+) -> None:
+    builder = get_builder("samed2d")
+    record = next(r for r in builder.records(fixture.root) if "BraTS2021_00218" in r.case_id)
+    case = builder.load(record)
+    assert {a.label for a in case.boxes} == {"edema", "enhancing tumor"}
+    assert case.covered_labels == frozenset({"necrosis"})
+    pixels = serialize_case(normalize_case(case), SERIALIZE)
+    asked = 0
+    for seed in range(30):
+        for question in generate_questions(
+            pixels,
+            dims=2,
+            modality=record.modality,
+            vocabulary=sorted(case.labels.values()),
+            lesion_vocabulary=case.lesion_labels,
+            seed=f"union/{seed}",
+            config=QuestionConfig(per_case=40),
+        ):
+            if "necrosis" in question.text.lower():
+                asked += 1
+                assert not question.answer.endswith(". No"), question
+                assert "necrosis" not in question.answer.lower() or question.evidence, question
+    assert asked == 0  # covered: present, but with no region to show, so never asked about
+
+
+def test_boxes_carry_their_mask_pixel_counts(fixture: FixtureInfo) -> None:
+    builder = get_builder("samed2d")
+    record = next(r for r in builder.records(fixture.root) if "BraTS2021_00218" in r.case_id)
+    case = builder.load(record)
+    for box in case.boxes:
+        x1, y1, x2, y2 = box.box
+        assert box.mask_px is not None and 0 < box.mask_px < (x2 - x1) * (y2 - y1)
 
 
 def test_check_root_shows_the_layout(tmp_path: Path) -> None:

@@ -264,7 +264,8 @@ def test_questions_are_framed_balanced_and_never_deny_what_is_there(built: Built
         shown = {
             label for row in case_rows for label, _ in built.info.expected_regions(row, SERIALIZE)
         }
-        names = set(built.builder.load(records[case_id]).labels.values()) | shown
+        case = built.builder.load(records[case_id])
+        names = set(case.labels.values()) | shown
         names |= {r["label"] for row in case_rows for r in row["regions"]}
         names |= {
             option
@@ -274,7 +275,9 @@ def test_questions_are_framed_balanced_and_never_deny_what_is_there(built: Built
         }
         answers = []
         for row in case_rows:
-            problems = frame_problems(row, names=tuple(sorted(names)), dims=row["dims"])
+            problems = frame_problems(
+                row, names=tuple(sorted(names)), dims=row["dims"], oriented=bool(case.image_axes)
+            )
             assert problems == [], (row["id"], problems)
             if row["options"] == ["Yes", "No"]:
                 answers.append(row["answer"])

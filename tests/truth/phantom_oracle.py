@@ -43,6 +43,13 @@ SAME_SIZE = "They are about the same size"
 MARGIN_MM = 5.0  # a stated 3D direction holds by at least this much
 MARGIN_2D = 0.04  # a stated 2D direction, as a fraction of the image
 MIDLINE_BAND = 0.05  # of the body's extent: inside it, no side is claimed
+# How the generator draws 2D images (demo/shapes.py, demo/phantom.py): the patient direction of
+# the image's +x and +y. Radiographs are PA (patient left on the image right, feet down); axial
+# CT slices are shown the radiological way (patient left on the image right, posterior down).
+IMAGE_AXES_2D = {"X-ray": ("L", "I"), "CT": ("L", "P")}
+_LETTERS = {"patient's left": "L", "patient's right": "R", "posterior": "P", "anterior": "A"}
+_LETTERS |= {"superior": "S", "inferior": "I"}
+_OPPOSITE = {"L": "R", "R": "L", "A": "P", "P": "A", "S": "I", "I": "S"}
 ATTENUATION_HU = 10.0  # hypo / hyper need at least this difference of means
 
 _BOX = re.compile(r"\[(-?\d+(?:\s*,\s*-?\d+){3,5})\]")
@@ -76,6 +83,7 @@ class CaseTruth:
     lesions: dict[str, list[Structure]] = field(default_factory=dict)
     body_x: tuple[float, float] = (0.0, 0.0)  # 3D: body extent along L (mm)
     body_y: tuple[float, float] = (0.0, 0.0)  # 3D: body extent along P (mm)
+    image_axes: tuple[str, str] | None = None  # 2D: patient directions of +x, +y
 
 
 class PhantomOracle:
@@ -180,6 +188,8 @@ def _truth_2d(oracle: PhantomOracle, case_id: str, modality: str) -> CaseTruth:
     height, width = mask_file.shape[:2]
     row_mm, col_mm = meta["pixel_spacing_2d"][case_id]
     truth = CaseTruth(case_id, 2, modality, tuple(table.values()), {})
+    # The midline of a 2D phantom image is its vertical centre line (+x = patient left).
+    truth.image_axes, truth.body_x = IMAGE_AXES_2D[modality], (0.0, 1.0)
     hosts = _hosts(meta, case_id)
 
     def measure(name: str, mask: npt.NDArray[np.bool_]) -> Structure:
@@ -242,12 +252,17 @@ def _segments(row: Mapping[str, Any]) -> list[str]:
 
 
 def _frame_problems(row: Mapping[str, Any], truth: CaseTruth) -> list[str]:
-    return frame_problems(row, names=truth.names, dims=truth.dims)
+    return frame_problems(
+        row, names=truth.names, dims=truth.dims, oriented=truth.image_axes is not None
+    )
 
 
-def frame_problems(row: Mapping[str, Any], *, names: tuple[str, ...], dims: int) -> list[str]:
+def frame_problems(
+    row: Mapping[str, Any], *, names: tuple[str, ...], dims: int, oriented: bool = False
+) -> list[str]:
     """Side words of a row (question, options, answer, trace) that name no frame, given the
-    label ``names`` of its case (which may hold side words of their own: "left kidney")."""
+    label ``names`` of its case (which may hold side words of their own: "left kidney");
+    ``oriented``: a 2D image whose patient axes are known (anterior/posterior may be said)."""
     problems = []
     for segment in _segments(row):
         plain = _strip_labels(re.sub(r"<\|box_start\|>.*?<\|box_end\|>", "", segment), names)
@@ -257,7 +272,7 @@ def frame_problems(row: Mapping[str, Any], *, names: tuple[str, ...], dims: int)
                 continue
             problems.append(f"side word without a frame: {segment!r}")
             break
-        if dims == 2 and _AP_WORD.search(plain):
+        if dims == 2 and not oriented and _AP_WORD.search(plain):
             problems.append(f"anterior/posterior on a 2D image of unknown orientation: {segment!r}")
     if str(row["question_type"]) == "spatial_localization" and _SI_WORD.search(_answer_text(row)):
         problems.append("absolute superior/inferior (relative to the scanned extent)")
@@ -321,8 +336,17 @@ _DIRECTIONS = (
 )
 
 
-def _direction(option: str, dims: int) -> tuple[str, int, int] | None:
+def _direction(
+    option: str, dims: int, axes: tuple[str, str] | None = None
+) -> tuple[str, int, int] | None:
     text = option.casefold()
+    if dims == 2 and axes is not None:  # a patient direction on a 2D image of known axes
+        for words, letter in _LETTERS.items():
+            if words in text:
+                for axis, declared in enumerate(axes):
+                    if declared in (letter, _OPPOSITE[letter]):
+                        return ("patient", axis, 1 if declared == letter else -1)
+                return None
     for words, direction in _DIRECTIONS:
         if words in text:
             if direction[0] == "image" and dims == 3 and words in ("left", "right"):
@@ -341,7 +365,7 @@ def _relation(row: Mapping[str, Any], truth: CaseTruth, oracle: PhantomOracle) -
     answer = _answer_text(row)
     for option in row["options"]:
         stripped = _strip_labels(option, truth.names)
-        direction = _direction(stripped, truth.dims)
+        direction = _direction(stripped, truth.dims, truth.image_axes)
         if direction is None:
             problems.append(f"relation option without a direction: {option!r}")
             continue

@@ -21,6 +21,17 @@ def test_every_published_answer_is_true(demo_release: Path) -> None:
     assert problems == [], problems[:10]
 
 
+def test_2d_sides_are_the_patients_where_the_source_declares_its_axes(demo_release: Path) -> None:
+    """The phantom declares its 2D axes (PA radiographs, radiological CT): 2D relations then
+    speak in the patient's frame, like 3D ones, and never in the image's."""
+    rows = [r for r in read_rows(demo_release) if r["dims"] == 2]
+    relations = [r for r in rows if r["question_type"] == "spatial_relationship"]
+    assert relations
+    texts = [" ".join(map(str, r["options"])) for r in relations]
+    assert any("patient's" in t for t in texts)
+    assert not any("in the image" in t for t in texts)
+
+
 def test_priors_are_balanced(demo_release: Path) -> None:
     found = priors(read_rows(demo_release))
     for key, share in found.yes_share().items():
