@@ -91,7 +91,12 @@ def ct_views_2d(
     for annotation in case.boxes:
         x1, y1, x2, y2 = annotation.box
         areas[annotation.label] = areas.get(annotation.label, 0.0) + (x2 - x1) * (y2 - y1)
-    if areas:
+    if case.source_window is not None:
+        # The source's own window for this image wins; with no votes every question keeps it.
+        low, high = case.source_window
+        preset = WindowPreset("source", high - low, (low + high) / 2)
+        areas = {}
+    elif areas:
         preset, _ = choose_ct_window(areas, case.lesion_labels)
     else:
         preset = choose_ct_preset(case.labels.values())
