@@ -154,9 +154,9 @@ class DeepLesionBuilder(Builder):
     modalities: ClassVar[tuple[str, ...]] = ("CT",)
     dims: ClassVar[tuple[Dims, ...]] = (2,)
     layout = """DIR/
-  DL_info.csv                  File_name,Patient_index,...,Bounding_boxes,...,Train_Val_Test
-  Images_png/<pt>_<st>_<se>/   e.g. 000089_01_01/ (from Images_png_NN.zip)
-      <slice>.png              e.g. 037.png: uint16, HU + 32768"""
+  DL_info.csv                one row per lesion (File_name, ..., Train_Val_Test)
+  Images_png/<pt>_<st>_<se>/ e.g. 000089_01_01/ (from Images_png_NN.zip)
+      <slice>.png            e.g. 037.png: uint16, HU + 32768"""
 
     def check_root(self, root: Path) -> None:
         if not root.is_dir():

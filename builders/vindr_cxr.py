@@ -132,9 +132,9 @@ class VinDrCxrBuilder(Builder):
     redistributable = False
     modalities: ClassVar[tuple[str, ...]] = ("X-ray",)
     dims: ClassVar[tuple[Dims, ...]] = (2,)
-    layout = """DIR/                            (physionet.org/files/vindr-cxr/1.0.0/)
-  annotations/annotations_train.csv  image_id,rad_id,class_name,x_min,y_min,x_max,y_max
-  annotations/annotations_test.csv   same columns (consensus of five readers)
+    layout = """DIR/                               physionet.org/files/vindr-cxr/1.0.0/
+  annotations/annotations_train.csv  image_id,rad_id,class_name,x_min,...
+  annotations/annotations_test.csv   same columns (consensus labels)
   train/<image_id>.dicom             or .dcm
   test/<image_id>.dicom              or .dcm"""
 
