@@ -20,7 +20,7 @@ from unimed_cot.records import QuestionFamily, Region
 from .context import QuestionContext, key
 from .drafts import MAX_OPTIONS, Unit, choice
 from .observations import observe
-from .vocabulary import same_or_kind
+from .vocabulary import pairwise_distinct, same_or_kind
 
 NONE_OF_THESE = "None of these findings"
 
@@ -43,6 +43,7 @@ def finding_choice(ctx: QuestionContext, rng: random.Random) -> list[Unit]:
     if truth.present and not shown:
         return []  # present findings that no region shows: nothing to cite, nothing to deny
     rng.shuffle(absent)
+    absent = pairwise_distinct(absent)  # never two options where one is a kind of the other
     others = absent[: MAX_OPTIONS - 2]
     if len(others) < MAX_OPTIONS - 2:
         return []
