@@ -28,7 +28,23 @@ def test_build_publish_validate_from_the_command_line(slug: str, tmp_path: Path)
     assert published.exit_code == 0, published.output
     checked = runner.invoke(app, ["validate", str(out)])
     assert checked.exit_code == 0, checked.output
-    assert sorted((out / "data" / "2d").glob("*.parquet"))
+    shards = sorted((out / "data" / "2d").glob("*.parquet"))
+    assert shards and not any(r["images"] for s in shards for r in _images(s))  # no sharing
+    # The user's own copy puts the pixels back, checked by sha256, and the release still holds.
+    hydrated = runner.invoke(app, ["hydrate", str(out), "--source", slug, "--input", str(root)])
+    assert hydrated.exit_code == 0, hydrated.output
+    assert all(
+        r["images"] for s in sorted((out / "data" / "2d").glob("*.parquet")) for r in _images(s)
+    )
+    rechecked = runner.invoke(app, ["validate", str(out)])
+    assert rechecked.exit_code == 0, rechecked.output
+
+
+def _images(path: Path) -> list[dict[str, object]]:
+    import pyarrow.parquet as pq
+
+    rows: list[dict[str, object]] = pq.read_table(path, columns=["images"]).to_pylist()
+    return rows
 
 
 @pytest.mark.parametrize("slug", ["deeplesion", "vindr_cxr"])
