@@ -327,9 +327,10 @@ def _image_axes(path: Path) -> tuple[str, str] | None:
     else a frontal view's (the release is PA); a lateral view declares none."""
     header = read_header(path, pixels=False)
     orientation = header.get("PatientOrientation")
-    if orientation is not None and len(orientation) == 2:
-        letters = tuple(_ORIENTATION.get(str(v).strip().upper()[:1], "") for v in orientation)
-        if all(letters):
-            return (letters[0], letters[1])
+    if orientation is not None and str(orientation).strip():
+        values = [orientation] if isinstance(orientation, str) else list(orientation)
+        letters = [_ORIENTATION.get(str(v).strip().upper(), "") for v in values]
+        # Two single letters, e.g. L\F; anything else (oblique "LF", one value) is no frame.
+        return (letters[0], letters[1]) if len(letters) == 2 and all(letters) else None
     view = str(header.get("ViewPosition", "") or "").strip().upper()
     return FRONTAL_AXES if view in ("", "PA", "AP") else None

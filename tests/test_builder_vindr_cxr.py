@@ -126,7 +126,13 @@ def test_image_axes_follow_the_view(tmp_path: Path) -> None:
     assert _image_axes(path) is None  # a lateral view: sides stay in the image's frame
     ds.ViewPosition = "PA"
     ds.save_as(path, enforce_file_format=True)
-    assert _image_axes(path) == ("L", "I")
+    assert _image_axes(path) == ("L", "I")  # the release's PA convention
+    ds.PatientOrientation = ["R", "F"]  # a horizontally flipped image says so
+    ds.save_as(path, enforce_file_format=True)
+    assert _image_axes(path) == ("R", "I")
+    ds.PatientOrientation = ["LH", "F"]  # oblique: no frame is claimed
+    ds.save_as(path, enforce_file_format=True)
+    assert _image_axes(path) is None
 
 
 def test_no_finding_images_are_verified_negatives(rows: list[dict[str, Any]]) -> None:

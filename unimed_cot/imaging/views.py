@@ -80,7 +80,9 @@ def ct_views_2d(
     case: Case, hounsfield: npt.NDArray[np.generic], size: tuple[int, int]
 ) -> CtWindowViews:
     """A 2D CT image in HU under the preset of its annotated structures (areas vote, as
-    volumes do for a 3D case), other presets on demand for questions about other structures."""
+    volumes do for a 3D case), other presets on demand for questions about other structures.
+    A window the source gives for the image (``Case.source_window``, DeepLesion's
+    ``DICOM_windows``) is used for every question instead, published as ``CT source W.. L..``."""
     areas: dict[str, float] = {}
     label_map = case.label_map
     if isinstance(label_map, Image2D):
