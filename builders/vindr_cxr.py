@@ -11,6 +11,10 @@ Expected layout (``physionet.org/files/vindr-cxr/1.0.0/``)::
       train/<image_id>.dicom      15,000 PA chest radiographs (``.dcm`` is read too)
       test/<image_id>.dicom       3,000
 
+The Kaggle competition copy (VinBigData Chest X-ray Abnormalities Detection) is read too:
+``DIR/train.csv`` (``image_id,class_name,class_id,rad_id,x_min,y_min,x_max,y_max``) with
+``DIR/train/<image_id>.dicom``; its test images have no labels and are not listed.
+
 ``annotations_*.csv``: one row per reader and finding, boxes in absolute pixels of the DICOM grid
 (floats, xyxy); "No finding" and the global labels have empty coordinates; an extra ``class_id``
 column (the Kaggle copy's) is ignored. Training images were read by three radiologists each, the
@@ -136,30 +140,26 @@ class VinDrCxrBuilder(Builder):
   annotations/annotations_train.csv  image_id,rad_id,class_name,x_min,...
   annotations/annotations_test.csv   same columns (consensus labels)
   train/<image_id>.dicom             or .dcm
-  test/<image_id>.dicom              or .dcm"""
+  test/<image_id>.dicom              or .dcm
+  train.csv                          instead of annotations/: the Kaggle copy"""
 
     def check_root(self, root: Path) -> None:
         if not root.is_dir():
             raise self.layout_error(root, "it is not a folder")
-        found = [
-            s for s in SPLIT_FOLDERS if (root / "annotations" / f"annotations_{s}.csv").is_file()
-        ]
+        found = _annotation_files(root)
         if not found:
             raise self.layout_error(
                 root, "there is no annotations/annotations_train.csv or _test.csv"
             )
-        for split in found:
-            if not (root / split).is_dir():
-                raise self.layout_error(root, f"annotations_{split}.csv has no {split}/ folder")
+        for csv_path, folder, _ in found:
+            if not (root / folder).is_dir():
+                raise self.layout_error(root, f"{csv_path.name} has no {folder}/ folder")
 
     def records(self, root: Path) -> Iterator[SourceRecord]:
         self.check_root(root)
         entries: dict[str, tuple[Split, Path | None, list[tuple[int, dict[str, str]]]]] = {}
         problems: dict[str, tuple[Reason, str]] = {}
-        for folder, split in SPLIT_FOLDERS.items():
-            csv_path = root / "annotations" / f"annotations_{folder}.csv"
-            if not csv_path.is_file():
-                continue
+        for csv_path, folder, split in _annotation_files(root):
             files = self._files(root / folder, problems)
             by_image = self._rows(root, csv_path, problems)
             for image_id in sorted(set(files) | set(by_image)):
@@ -183,7 +183,7 @@ class VinDrCxrBuilder(Builder):
                     )
                 if not rows:
                     raise EntryProblemError(
-                        Reason.NO_ANNOTATION, f"{image_id}: no row in annotations_{split.value}.csv"
+                        Reason.NO_ANNOTATION, f"{image_id}: no row in the {split.value} annotations"
                     )
                 payload = _payload(rows, consensus=split == Split.TEST)
             except EntryProblemError as problem:
@@ -268,6 +268,21 @@ class VinDrCxrBuilder(Builder):
                     continue
                 rows.setdefault(image_id, []).append((line, row))
         return rows
+
+
+def _annotation_files(root: Path) -> list[tuple[Path, str, Split]]:
+    """(CSV, image folder, split) of the release: PhysioNet's ``annotations/annotations_*.csv``;
+    else the Kaggle competition copy's ``train.csv`` (same columns plus ``class_id``; its test
+    images carry no labels and are not listed)."""
+    found = [
+        (root / "annotations" / f"annotations_{folder}.csv", folder, split)
+        for folder, split in SPLIT_FOLDERS.items()
+    ]
+    physionet = [entry for entry in found if entry[0].is_file()]
+    if physionet:
+        return physionet
+    kaggle = root / "train.csv"
+    return [(kaggle, "train", Split.TRAIN)] if kaggle.is_file() else []
 
 
 def _payload(rows: list[tuple[int, dict[str, str]]], *, consensus: bool) -> ImagePayload:

@@ -175,6 +175,28 @@ def test_relations_are_in_the_patients_frame(rows: list[dict[str, Any]]) -> None
         assert "left of the" not in text.replace("patient's left of", "")
 
 
+def test_the_kaggle_copy_reads_the_same_boxes(root: Path, tmp_path: Path) -> None:
+    """Kaggle's train.csv: other column order, a class_id column, the same train/ folder."""
+    import csv
+    import shutil
+
+    shutil.copytree(root / "train", tmp_path / "train")
+    with (root / "annotations" / "annotations_train.csv").open(encoding="utf-8") as handle:
+        lines = list(csv.DictReader(handle))
+    ids = {name: str(i) for i, name in enumerate(LOCAL_FINDINGS)} | {"No finding": "14"}
+    header = ["image_id", "class_name", "class_id", "rad_id", "x_min", "y_min", "x_max", "y_max"]
+    with (tmp_path / "train.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header)
+        writer.writeheader()
+        writer.writerows({**line, "class_id": ids.get(line["class_name"], "99")} for line in lines)
+    physionet = {r.case_id: r for r in get_builder("vindr_cxr").records(root)}
+    kaggle = {r.case_id: r for r in get_builder("vindr_cxr").records(tmp_path)}
+    for key in (ABNORMAL, MIXED, NORMAL):
+        assert kaggle[key].payload == physionet[key].payload
+        assert kaggle[key].official_split == Split.TRAIN
+    assert TEST_ABNORMAL not in kaggle
+
+
 def test_a_wrong_folder_shows_the_layout(tmp_path: Path) -> None:
     builder = get_builder("vindr_cxr")
     (tmp_path / "train").mkdir()
