@@ -128,3 +128,43 @@ def test_a_missing_column_is_named(root: Path, tmp_path: Path) -> None:
         csv.writer(handle).writerows([row[:-1] for row in table])  # no Train_Val_Test
     with pytest.raises(SourceLayoutError, match="Train_Val_Test"):
         list(get_builder("deeplesion").records(tmp_path))
+
+
+def _truth_boxes(case_id: str) -> list[tuple[str, tuple[float, float, float, float]]]:
+    """The fixture's lesions of one slice: (type name, box clipped to the slice)."""
+    item = next(s for s in GOOD if s.case_id == case_id)
+    names = {-1: "lesion", 3: "mediastinum lesion", 4: "liver lesion", 5: "lung lesion"}
+    boxes = []
+    for lesion in item.lesions:
+        x1, y1, x2, y2 = lesion.box
+        clipped = (max(0.0, x1), max(0.0, y1), min(item.size, x2), min(item.size, y2))
+        boxes.append((names[lesion.kind], clipped))
+    return boxes
+
+
+def test_answers_follow_the_drawn_lesions(rows: list[dict[str, Any]]) -> None:
+    vertical, horizontal = ("Upper", "Middle", "Lower"), ("left", "middle", "right")
+    checked = 0
+    for row in rows:
+        case_id = row["id"].split("/")[1]
+        truth = _truth_boxes(case_id)
+        answer = row["answer"].split(". ", 1)[1]
+        if row["question_type"] == "structure_localization":
+            asked = [int(v) for v in row["question"].split("[", 1)[1].split("]", 1)[0].split(",")]
+            (region,) = [r for r in row["regions"] if list(r["box"]) == asked]
+            assert answer == region["label"] and answer in {label for label, _ in truth}
+            checked += 1
+        if row["question_type"] == "spatial_localization":
+            label = next(name for name, _ in truth if name in row["question"])
+            (box,) = [b for name, b in truth if name == label]
+            size = next(s.size for s in GOOD if s.case_id == case_id)
+            fx, fy = (box[0] + box[2]) / 2 / size, (box[1] + box[3]) / 2 / size
+            cell = (int(fy * 3), int(fx * 3))
+            expected = (
+                "Center of the image"
+                if cell == (1, 1)
+                else f"{vertical[cell[0]]} {horizontal[cell[1]]} of the image"
+            )
+            assert answer == expected, (row["id"], answer, expected)
+            checked += 1
+    assert checked >= 4

@@ -34,6 +34,7 @@ from unimed_cot.errors import SourceLayoutError
 from unimed_cot.imaging import SerializeConfig
 from unimed_cot.pipeline.config import BuildConfig
 from unimed_cot.pipeline.run import run_build
+from unimed_cot.questions import QuestionConfig
 from unimed_cot.questions.findings import NONE_OF_THESE
 from unimed_cot.questions.vocabulary import same_or_kind
 from unimed_cot.records import Split
@@ -49,7 +50,15 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def rows(root: Path, tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     out = tmp_path_factory.mktemp("vindr-build") / "unimed-cot"
-    run_build(BuildConfig(source="vindr_cxr", out=out, input=root, serialize=SERIALIZE))
+    # Ten questions per image, so that Yes/No pairs come after the first round of families.
+    config = BuildConfig(
+        source="vindr_cxr",
+        out=out,
+        input=root,
+        serialize=SERIALIZE,
+        questions=QuestionConfig(per_case=10),
+    )
+    run_build(config)
     found: list[dict[str, Any]] = []
     for path in sorted((out / ".build" / "staged" / "vindr_cxr").glob("*.parquet")):
         found.extend(pq.read_table(path).to_pylist())
@@ -160,10 +169,19 @@ def test_no_finding_a_reader_saw_is_ever_denied(rows: list[dict[str, Any]]) -> N
             for option in wrong:
                 if option != NONE_OF_THESE:
                     assert not any(same_or_kind(option, s) for s in seen), (row["id"], option)
-        if row["options"] == ["Yes", "No"] and row["answer"] == "B. No":
-            assert not any(label.casefold() in row["question"].casefold() for label in seen)
+        if row["options"] == ["Yes", "No"]:
+            named = {
+                label for label in LOCAL_FINDINGS if label.casefold() in row["question"].casefold()
+            }
+            assert named, row["question"]
+            if row["answer"] == "B. No":  # annotated absent: no reader boxed it
+                assert not named & seen and not any(same_or_kind(n, s) for n in named for s in seen)
+            else:
+                assert named & shown, (row["id"], row["question"])
     positives = {_case_of(r) for r in rows if r["options"] and NONE_OF_THESE in r["options"]}
     assert asked >= 4 and {ABNORMAL, MIXED, TEST_ABNORMAL} <= positives
+    answers = [r["answer"] for r in rows if r["options"] == ["Yes", "No"]]
+    assert answers.count("A. Yes") == answers.count("B. No") > 0
 
 
 def test_relations_are_in_the_patients_frame(rows: list[dict[str, Any]]) -> None:
