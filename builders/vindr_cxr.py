@@ -93,6 +93,7 @@ LOCAL_FINDINGS = (
 NO_FINDING = "No finding"
 GLOBAL_LABELS = ("COPD", "Lung tumor", "Other diseases", "Pneumonia", "Tuberculosis", NO_FINDING)
 COLUMNS = ("image_id", "rad_id", "class_name", "x_min", "y_min", "x_max", "y_max")
+_CLASS_NAMES = {name.casefold(): name for name in (*LOCAL_FINDINGS, *GLOBAL_LABELS)}
 SPLIT_FOLDERS = {"train": Split.TRAIN, "test": Split.TEST}
 SUFFIXES = (".dicom", ".dcm")
 FRONTAL_AXES = ("L", "I")  # +x to the patient's left, +y to the feet
@@ -292,7 +293,9 @@ def _payload(rows: list[tuple[int, dict[str, str]]], *, consensus: bool) -> Imag
     readers: set[str] = set()
     for line, row in rows:
         where = f"line {line}"
-        name = (row["class_name"] or "").strip()
+        given = " ".join((row["class_name"] or "").split())
+        # Case-insensitive: the spelling of the less common classes is not confirmed.
+        name = _CLASS_NAMES.get(given.casefold(), given)
         reader = (row["rad_id"] or "").strip()
         if not reader:
             raise EntryProblemError(Reason.BAD_METADATA, f"{where}: no rad_id")

@@ -221,3 +221,25 @@ def test_a_wrong_folder_shows_the_layout(tmp_path: Path) -> None:
     with pytest.raises(SourceLayoutError, match="annotations_train") as raised:
         list(builder.records(tmp_path))
     assert builder.layout in str(raised.value)
+
+
+def test_class_names_match_case_insensitively_and_unknown_ones_are_named() -> None:
+    from builders.vindr_cxr import EntryProblemError, _payload
+
+    def line(name: str, box: tuple[str, ...] = ("1", "1", "5", "5")) -> dict[str, str]:
+        return dict(
+            zip(
+                ("image_id", "rad_id", "class_name", "x_min", "y_min", "x_max", "y_max"),
+                ("a", "R1", name, *box),
+                strict=True,
+            )
+        )
+
+    payload = _payload(
+        [(2, line("nodule/mass")), (3, line("no  finding", ("",) * 4))], consensus=True
+    )
+    assert payload.boxes == (("Nodule/Mass", (1.0, 1.0, 5.0, 5.0)),)
+    assert payload.global_labels == {"No finding"}
+    with pytest.raises(EntryProblemError, match="Fracture") as raised:
+        _payload([(2, line("Fracture"))], consensus=True)
+    assert raised.value.reason.value == "undeclared-label"
