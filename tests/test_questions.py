@@ -432,6 +432,7 @@ QUESTION_SLOTS = {
     "spatial_localization_3d": {"label"},
     "spatial_localization_2d": {"label"},
     "existence_verification": {"a_label"},
+    "finding_choice_2d": set(),
     "existence_side": {"a_label", "side"},
     "size_comparison": {"a", "b"},
     "spatial_relationship_patient": {"a", "b"},

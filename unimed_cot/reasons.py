@@ -47,6 +47,8 @@ class Reason(StrEnum):
     NO_ANNOTATION = "no-annotation"  # nothing to ground a question on
     LABEL_MISMATCH = "label-mismatch"  # a label map off its image's grid
     UNUSABLE_IMAGE = "unusable-image"  # an image the release notes list as defective
+    NOISY_ANNOTATION = "noisy-annotation"  # the source itself flags the annotation as unreliable
+    BAD_METADATA = "bad-metadata"  # an index field (spacing, split, window) that does not parse
     # Pixels and files
     IMAGING = "imaging"  # a bad or unsupported image that no narrower reason covers
     UNREADABLE_FILE = "unreadable-file"

@@ -228,6 +228,13 @@ class Case:
     # for an axial CT slice shown the radiological way, ("L", "I") for a PA chest radiograph.
     # None: sides are stated in the image's frame.
     image_axes: tuple[str, str] | None = None
+    # 2D CT in HU: the display window (low, high HU) the source itself gives for the image
+    # (DeepLesion's ``DICOM_windows``); it replaces the presets voted by label names.
+    source_window: tuple[float, float] | None = None
+    # The annotation is exhaustive for ``labels``: every reader looked for every listed finding
+    # on the whole image (VinDr-CXR), so a listed name with no box is annotated absent and an
+    # image with none is a verified negative ("No finding").
+    findings_exhaustive: bool = False
 
     @property
     def dims(self) -> Dims:
@@ -320,6 +327,8 @@ class CaseTruth:
         sides: 3D, orientation known: lesion label -> the patient sides ("left", "right") its
             voxels occupy.
         vocabulary: the source's wider class list, for distractors only.
+        exhaustive: every ``annotated`` finding was looked for on the whole image
+            (``Case.findings_exhaustive``): a case with none present is a verified negative.
     """
 
     annotated: frozenset[str]
@@ -328,6 +337,7 @@ class CaseTruth:
     hidden: frozenset[str] = frozenset()
     sides: Mapping[str, frozenset[str]] = field(default_factory=dict)
     vocabulary: tuple[str, ...] = ()
+    exhaustive: bool = False
 
 
 @dataclass(slots=True)

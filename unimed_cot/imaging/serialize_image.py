@@ -114,6 +114,7 @@ def serialize_image(
             covered=case.covered_labels,
             hidden=present - shown,
             vocabulary=case.vocabulary,
+            exhaustive=case.findings_exhaustive,
         ),
         image_axes=case.image_axes,
     )

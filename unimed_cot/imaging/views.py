@@ -80,7 +80,9 @@ def ct_views_2d(
     case: Case, hounsfield: npt.NDArray[np.generic], size: tuple[int, int]
 ) -> CtWindowViews:
     """A 2D CT image in HU under the preset of its annotated structures (areas vote, as
-    volumes do for a 3D case), other presets on demand for questions about other structures."""
+    volumes do for a 3D case), other presets on demand for questions about other structures.
+    A window the source gives for the image (``Case.source_window``, DeepLesion's
+    ``DICOM_windows``) is used for every question instead, published as ``CT source W.. L..``."""
     areas: dict[str, float] = {}
     label_map = case.label_map
     if isinstance(label_map, Image2D):
@@ -91,7 +93,12 @@ def ct_views_2d(
     for annotation in case.boxes:
         x1, y1, x2, y2 = annotation.box
         areas[annotation.label] = areas.get(annotation.label, 0.0) + (x2 - x1) * (y2 - y1)
-    if areas:
+    if case.source_window is not None:
+        # The source's own window for this image wins; with no votes every question keeps it.
+        low, high = case.source_window
+        preset = WindowPreset("source", high - low, (low + high) / 2)
+        areas = {}
+    elif areas:
         preset, _ = choose_ct_window(areas, case.lesion_labels)
     else:
         preset = choose_ct_preset(case.labels.values())

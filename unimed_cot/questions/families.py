@@ -14,6 +14,7 @@ from unimed_cot.records import QuestionFamily, Region
 
 from .context import QuestionContext, capitalize, key, with_article
 from .drafts import Draft, Unit, choice, yes_no
+from .findings import finding_choice
 from .frames import relation_option, relation_sentence
 from .geometry import (
     comparable_sizes,
@@ -141,7 +142,9 @@ def existence_verification(ctx: QuestionContext, rng: random.Random) -> list[Uni
         no[0 if _is_finding(ctx, label) else 2].append(_absent(ctx, rng, label))
     for drafts in (*yes, *no):
         rng.shuffle(drafts)
-    return _pairs([d for ds in yes for d in ds], [d for ds in no for d in ds], rng)
+    pairs = _pairs([d for ds in yes for d in ds], [d for ds in no for d in ds], rng)
+    # Exhaustively annotated cases (``findings``) ask "which finding?" first, positives too.
+    return [*finding_choice(ctx, rng), *pairs]
 
 
 def size_comparison(ctx: QuestionContext, rng: random.Random) -> list[Unit]:

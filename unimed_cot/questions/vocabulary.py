@@ -99,6 +99,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "pancreatic lesion": ("pancreas lesion",),
     "tumor": ("neoplasm",),
     "metastasis": ("metastatic lesion",),
+    "interstitial lung disease": ("ild",),
+    "enlarged pulmonary artery": ("enlarged pa",),
 }
 # Is-a links beyond the rules (child -> parents), between canonical forms.
 KIND_OF: dict[str, tuple[str, ...]] = {
@@ -122,6 +124,14 @@ KIND_OF: dict[str, tuple[str, ...]] = {
     "small bowel": ("bowel", "intestine"),
     "colon": ("bowel", "intestine"),
     "duodenum": ("small bowel",),
+    # VinDr-CXR: "Lung Opacity" is the readers' umbrella for the parenchymal opacities, and
+    # "Nodule/Mass" is one class for both.
+    "consolidation": ("lung opacity",),
+    "infiltration": ("lung opacity",),
+    "atelectasis": ("lung opacity",),
+    "edema": ("lung opacity",),
+    "nodule mass": ("nodule", "mass", "lung opacity"),
+    "pulmonary fibrosis": ("interstitial lung disease",),
 }
 # Part-of links beyond the word-prefix rule (part -> wholes), between canonical forms.
 PART_OF: dict[str, tuple[str, ...]] = {
