@@ -15,7 +15,15 @@ from unimed_cot.errors import UsageError
 from unimed_cot.release.manifest import MANIFEST_NAME, read_manifest
 from unimed_cot.store import read_table
 
-from .base import Exporter, ExportReport, ExportRow, export_rows, registered_exporters
+from .base import (
+    Exporter,
+    ExportReport,
+    ExportRow,
+    export_rows,
+    measure,
+    registered_exporters,
+    write_guide,
+)
 
 __all__ = ["ExportReport", "ExportRow", "Exporter", "export_formats", "export_release"]
 
@@ -29,7 +37,8 @@ def export_formats() -> list[str]:
 
 
 def export_release(release: Path, *, fmt: str, out: Path) -> ExportReport:
-    """Write ``release`` in the layout ``fmt`` under ``out``, one output file per input shard.
+    """Write ``release`` in the layout ``fmt`` under ``out``, each split where the consumer keeps
+    it, with a ``README.md`` and ``export.json`` stating the settings the consumer needs.
 
     Raises:
         UsageError: for an unknown format or an ``out`` inside the release.
@@ -46,8 +55,13 @@ def export_release(release: Path, *, fmt: str, out: Path) -> ExportReport:
     for shard in sorted(manifest["shards"], key=lambda s: str(s["path"])):
         stem = f"{shard['config']}-{Path(str(shard['path'])).stem}"
         table = read_table(release / str(shard["path"]))
+        split = str(shard["split"])
         rows = list(export_rows(table, report, crops=exporter.injects_crops))
+        for item in rows:
+            report.longest.add(measure(item, split=split, crops=exporter.injects_crops))
         if rows:
-            exporter.write_shard(rows, out=out, stem=stem, report=report)
+            exporter.write_shard(rows, out=out, stem=stem, split=split, report=report)
+            report.rows_by_split[split] = report.rows_by_split.get(split, 0) + len(rows)
     exporter.finish(out=out, report=report)
+    write_guide(exporter, out=out, report=report, version=str(manifest["version"]))
     return report
