@@ -1,0 +1,318 @@
+"""Exports as their consumers read them: held-out splits never read as training, length settings
+that cover every row (vision tokens counted as the Qwen2.5-VL processor counts them), the verl
+reward equal to the trainer's, and no vision token trained by TRL's own collator."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from unimed_cot.exports import export_release
+from unimed_cot.exports.lengths import MAX_PIXELS, MIN_PIXELS, image_tokens, smart_resize
+from unimed_cot.release.manifest import read_manifest
+from unimed_cot.release.publish import publish
+from unimed_cot.train.rewards import outcome_reward
+
+FORMATS = ["unireason", "trl", "llamafactory", "verl"]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory, workspace_builder: Any) -> dict[str, Path]:
+    """A published synthetic release (20 train, 6 validation, 8 test rows) and its four exports;
+    ``"release"`` is the release itself."""
+    root = tmp_path_factory.mktemp("exports")
+    release = workspace_builder(root / "unimed-cot")
+    publish(release, version="0.1.0")
+    paths = {"release": release}
+    for fmt in FORMATS:
+        export_release(release, fmt=fmt, out=root / fmt)
+        paths[fmt] = root / fmt
+    return paths
+
+
+def _release_rows(release: Path) -> dict[str, dict[str, Any]]:
+    """Every published row by id, with the split of its shard."""
+    rows = {}
+    for shard in read_manifest(release / "manifest.json")["shards"]:
+        for row in pq.read_table(release / shard["path"], columns=["id", "question"]).to_pylist():
+            rows[row["id"]] = {**row, "split": shard["split"]}
+    return rows
+
+
+def _trained_ids(fmt: str, out: Path, rows: dict[str, dict[str, Any]]) -> list[str]:
+    """The ids of the rows ``fmt``'s consumer reads as training, read as it reads them."""
+    import datasets
+
+    if fmt == "unireason":  # the reference scripts: every *.parquet of sft/ and rl/
+        rl = pq.read_table(sorted((out / "rl").glob("*.parquet"))).to_pylist()
+        sft = pq.read_table(sorted((out / "sft").glob("*.parquet"))).to_pylist()
+        by_question = {}
+        for row in rows.values():
+            by_question.setdefault(row["question"], set()).add(row["split"])
+        # SFT rows carry no id: their question names the case, and a case is in one split.
+        for record in sft:
+            user = record["messages"][1]["content"].replace("<image>", "")
+            question = user.split("\n\n")[0]
+            assert by_question[question] == {"train"}, question
+        assert len(sft) == len(rl)
+        return [r["extra_info"]["id"] for r in rl]
+    if fmt == "trl":
+        return list(datasets.load_dataset("parquet", data_dir=str(out))["train"]["id"])
+    if fmt == "llamafactory":
+        info = json.loads((out / "dataset_info.json").read_text())
+        folder = out / info["unimed_cot_train"]["file_name"]
+        return [r["id"] for p in sorted(folder.glob("*.json")) for r in json.loads(p.read_text())]
+    table = pq.read_table(out / "train.parquet", columns=["extra_info"])
+    return [e["id"] for e in table.column("extra_info").to_pylist()]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_held_out_rows_are_not_read_as_training(exported: dict[str, Path], fmt: str) -> None:
+    rows = _release_rows(exported["release"])
+    trained = _trained_ids(fmt, exported[fmt], rows)
+    train = sorted(i for i, r in rows.items() if r["split"] == "train")
+    assert sorted(trained) == train and len(train) == 20
+    info = json.loads((exported[fmt] / "export.json").read_text())
+    assert info["rows_by_split"] == {"test": 8, "train": 20, "validation": 6}
+    readme = (exported[fmt] / "README.md").read_text()
+    assert "What to run next" in readme and "validation" in readme
+
+
+def test_held_out_splits_have_their_own_place(exported: dict[str, Path]) -> None:
+    import datasets
+
+    rows = _release_rows(exported["release"])
+    ids = {s: sorted(i for i, r in rows.items() if r["split"] == s) for s in ("validation", "test")}
+    for split in ids:
+        unireason = pq.read_table(
+            sorted((exported["unireason"] / "heldout" / split / "rl").iterdir())
+        )
+        assert sorted(e["id"] for e in unireason.column("extra_info").to_pylist()) == ids[split]
+        trl = datasets.load_dataset("parquet", data_dir=str(exported["trl"]))[split]
+        assert sorted(trl["id"]) == ids[split]
+        verl = pq.read_table(exported["verl"] / f"{split}.parquet").column("extra_info")
+        assert sorted(e["id"] for e in verl.to_pylist()) == ids[split]
+    info = json.loads((exported["llamafactory"] / "dataset_info.json").read_text())
+    assert sorted(info) == ["unimed_cot_test", "unimed_cot_train", "unimed_cot_validation"]
+    for split in ids:
+        folder = exported["llamafactory"] / info[f"unimed_cot_{split}"]["file_name"]
+        records = [r for p in folder.glob("*.json") for r in json.loads(p.read_text())]
+        assert sorted(r["id"] for r in records) == ids[split]
+
+
+def test_verl_index_is_unique_across_the_export(exported: dict[str, Path]) -> None:
+    indices = [
+        e["index"]
+        for split in ("train", "validation", "test")
+        for e in pq.read_table(exported["verl"] / f"{split}.parquet")
+        .column("extra_info")
+        .to_pylist()
+    ]
+    assert sorted(indices) == list(range(34))
+
+
+def test_vision_token_arithmetic_is_the_qwen_processor_s() -> None:
+    pytest.importorskip("transformers", reason="needs the [train] extra")
+    import numpy as np
+    from PIL import Image
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
+        Qwen2VLImageProcessorPil,
+    )
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
+        smart_resize as hf_smart_resize,
+    )
+
+    sizes = [(4, 4), (10, 500), (56, 84), (255, 256), (512, 512), (29, 27), (4000, 3000)]
+    sizes += [(h, w) for h in (5, 33, 97, 301) for w in (7, 64, 180, 449)]
+    for h, w in sizes:
+        expected = hf_smart_resize(h, w, factor=28, min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
+        assert smart_resize(h, w) == expected, (h, w)
+    processor = Qwen2VLImageProcessorPil(min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
+    for h, w in [(4, 4), (56, 84), (255, 256), (33, 449)]:
+        image = Image.fromarray(np.zeros((h, w, 3), np.uint8))
+        grid = processor(images=[image], return_tensors="np")["image_grid_thw"][0]
+        assert image_tokens(h, w) == int(np.prod(grid)) // 4, (h, w)
+
+
+def _processor() -> Any:
+    """A Qwen2.5-VL-style processor: tokenizer trained on the fly, the real image processor at
+    Qwen2.5-VL's pixel limits, the trainer's chat template."""
+    pytest.importorskip("transformers", reason="needs the [train] extra")
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
+        Qwen2VLImageProcessorPil,
+    )
+
+    from unimed_cot.train.processor import CHAT_TEMPLATE, ImageOnlyQwen2VLProcessor
+    from unimed_cot.train.tiny import build_tokenizer
+
+    tokenizer = build_tokenizer()
+    image_processor = Qwen2VLImageProcessorPil(min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
+    return ImageOnlyQwen2VLProcessor(image_processor, tokenizer, chat_template=CHAT_TEMPLATE)
+
+
+def _trl_batches(out: Path, split: str, *, max_length: int | None) -> list[tuple[dict, Any]]:
+    """Each row of the TRL export's ``split`` and its batch from TRL's own vision collator."""
+    import datasets
+    from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
+
+    processor = _processor()
+    collator = DataCollatorForVisionLanguageModeling(
+        processor, max_length=max_length, completion_only_loss=True
+    )
+    data = datasets.load_dataset("parquet", data_dir=str(out))[split]
+    return [(row, collator([dict(row)])) for row in data], processor
+
+
+def test_trl_trains_no_vision_token_and_fits_max_length(exported: dict[str, Path]) -> None:
+    pytest.importorskip("trl", reason="needs the [train] extra")
+    import torch
+
+    settings = json.loads((exported["trl"] / "export.json").read_text())["settings"]
+    for split in ("train", "test"):
+        batches, processor = _trl_batches(exported["trl"], split, max_length=None)
+        vision = torch.tensor(
+            processor.tokenizer.convert_tokens_to_ids(
+                ["<|vision_start|>", "<|image_pad|>", "<|vision_end|>"]
+            )
+        )
+        for row, batch in batches:
+            ids, labels = batch["input_ids"][0], batch["labels"][0]
+            trained = labels != -100
+            assert int((trained & torch.isin(ids, vision)).sum()) == 0  # no vision token trained
+            assert int(torch.isin(ids, vision).sum()) > 0  # ... though the images are there
+            text = processor.tokenizer.decode(ids[trained])
+            assert row["completion"][0]["content"][0]["text"] in text
+            assert len(ids) <= settings["max_length"], row["id"]
+
+
+def test_trl_collator_would_train_crops_in_the_messages_layout(exported: dict[str, Path]) -> None:
+    """Why the TRL export has no crops: the same collator trains a crop placed in the turn."""
+    pytest.importorskip("trl", reason="needs the [train] extra")
+    import datasets
+    from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
+
+    row = datasets.load_dataset("parquet", data_dir=str(exported["trl"]))["train"][0]
+    processor = _processor()
+    reasoning = row["completion"][0]["content"][0]["text"]
+    head, tail = reasoning.split("<|box_end|>", 1)
+    assistant = [
+        {"type": "text", "text": head + "<|box_end|>"},
+        {"type": "image", "text": None},
+        {"type": "text", "text": tail},
+    ]
+    example = {
+        "messages": [*row["prompt"], {"role": "assistant", "content": assistant}],
+        "images": [*row["images"], row["images"][0]],
+    }
+    batch = DataCollatorForVisionLanguageModeling(processor)([example])
+    pad = processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    assert int(((batch["labels"][0] != -100) & (batch["input_ids"][0] == pad)).sum()) > 0
+
+
+def test_length_settings_cover_the_longest_row(exported: dict[str, Path]) -> None:
+    """Each export's stated lengths cover its rows tokenized with the real processor."""
+    pytest.importorskip("trl", reason="needs the [train] extra")
+    batches = []
+    for split in ("train", "validation", "test"):
+        split_batches, processor = _trl_batches(exported["trl"], split, max_length=None)
+        batches += split_batches
+    prompt_len = {}
+    total_len = {}
+    for row, batch in batches:
+        total_len[row["id"]] = int(batch["attention_mask"][0].sum())
+        prompt_len[row["id"]] = int((batch["labels"][0] == -100).sum())  # prompt tokens
+    for fmt in FORMATS:
+        info = json.loads((exported[fmt] / "export.json").read_text())
+        settings, longest = info["settings"], info["longest"]
+        assert longest["total_tokens"] >= max(total_len.values())
+        assert longest["prompt_tokens"] >= max(prompt_len.values())
+        total_setting = {
+            "unireason": "sft_max_length",
+            "trl": "max_length",
+            "llamafactory": "cutoff_len",
+        }.get(fmt)
+        if total_setting:
+            assert settings[total_setting] >= longest["total_tokens"]
+        if fmt == "verl":
+            assert settings["data.max_prompt_length"] >= longest["prompt_tokens"]
+    # vision tokens of the longest row are the processor's count exactly (no crops in TRL)
+    info = json.loads((exported["trl"] / "export.json").read_text())["longest"]
+    row, batch = next((r, b) for r, b in batches if r["id"] == info["total_row"])
+    vision = processor.tokenizer.convert_tokens_to_ids(
+        ["<|vision_start|>", "<|image_pad|>", "<|vision_end|>"]
+    )
+    ids = batch["input_ids"][0].tolist()
+    assert sum(i in vision for i in ids) == info["total_row_vision_tokens"]
+
+
+def _load_by_path(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location("shipped_reward", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+COMPLETIONS = [
+    "<think>The lesion <|box_start|>[1,2,3,4]<|box_end|> is left.</think>B. left",
+    "<think>The lesion <|box_start|>[1,2,3,4]<|box_end|> is left.</think>B",
+    "<think>reasoning</think>The answer is B. left",
+    "<think>reasoning</think>(B)",
+    "<think>reasoning</think>Answer: A",
+    "<think>reasoning</think>B. right",
+    "<think>reasoning</think>left",
+    "<think>reasoning</think>a",
+    "<think>unclosed B. left",
+    "<think>x <|box_start|>[1,2<|box_end|></think><think>B. left",
+    "B. left",
+    "</think>D",
+    "<think>a</think>\n\nfirst line A\nB. left<|im_end|>",
+    "<think>two</think><think>boxes <|box_start|>[1]</think>C. upper",
+    "<think><|box_start|>[1,2]</think></think>B. left",  # both halves of the format broken
+    "",
+]
+TRUTHS = [
+    ("B. left", ["right", "left"]),
+    ("A. right", ["right", "left"]),
+    ("C. upper", ["right", "left", "upper", "lower"]),
+    ("D. lower", ["right", "left", "upper", "lower"]),
+    ("B. left", []),
+]
+
+
+def test_shipped_verl_reward_equals_the_trainer_reward(exported: dict[str, Path]) -> None:
+    path = exported["verl"] / "reward.py"
+    tree = ast.parse(path.read_text())
+    imported = {
+        alias.name.split(".")[0]
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Import)
+        for alias in n.names
+    } | {
+        n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
+    }
+    assert imported <= {"__future__", "re", "collections", "typing"}  # loads by path, alone
+    reward = _load_by_path(path)
+    values = set()
+    for completion in COMPLETIONS:
+        for truth, options in TRUTHS:
+            extra = {"options": options, "index": 0}
+            got = reward.compute_score("unimed-cot/alpha", completion, truth, extra)
+            assert got == outcome_reward(completion, truth, options), (completion, truth)
+            values.add(round(got, 6))
+    assert values == {0.0, 0.1, 0.2, 0.8, 0.9, 1.0}  # every answer x format combination occurs
+    # the export's own ground truths score 1.0 for the reference answer
+    table = pq.read_table(exported["verl"] / "train.parquet").to_pylist()
+    for row in table:
+        truth, extra = row["reward_model"]["ground_truth"], row["extra_info"]
+        assert (
+            reward.compute_score(row["data_source"], f"<think>x</think>{truth}", truth, extra)
+            == 1.0
+        )
