@@ -316,3 +316,109 @@ def test_shipped_verl_reward_equals_the_trainer_reward(exported: dict[str, Path]
             reward.compute_score(row["data_source"], f"<think>x</think>{truth}", truth, extra)
             == 1.0
         )
+
+
+# The consumers' own loaders. Each installs without CUDA (verl and LLaMA-Factory with
+# ``pip install --no-deps``, see the README); skipped with the reason when not installed.
+
+
+@pytest.mark.slow
+def test_verl_rl_dataset_keeps_every_train_row_at_the_stated_length(
+    exported: dict[str, Path], tmp_path: Path
+) -> None:
+    pytest.importorskip("verl.utils.dataset.rl_dataset", reason="verl is not installed")
+    # verl's multimodal path imports qwen_vl_utils, which imports torchvision at import time
+    pytest.importorskip("qwen_vl_utils", reason="verl's image loader needs qwen_vl_utils")
+    from omegaconf import OmegaConf
+    from verl.utils.dataset.rl_dataset import RLHFDataset
+
+    out = exported["verl"]
+    settings = json.loads((out / "export.json").read_text())["settings"]
+    processor = _processor()
+
+    def dataset(max_prompt_length: int) -> Any:
+        config = {
+            "prompt_key": settings["data.prompt_key"],
+            "image_key": settings["data.image_key"],
+            "max_prompt_length": max_prompt_length,
+            "filter_overlong_prompts": True,
+            "filter_overlong_prompts_workers": 1,
+            "cache_dir": str(tmp_path / "cache"),
+        }
+        return RLHFDataset(
+            [str(out / "train.parquet")], processor.tokenizer, OmegaConf.create(config), processor
+        )
+
+    data = dataset(settings["data.max_prompt_length"])
+    assert len(data) == 20  # the filter keeps every train row at the stated length
+    items = [data[i] for i in range(len(data))]
+    assert len({item["index"] for item in items}) == 20
+    assert all(item["multi_modal_data"]["image"] for item in items)
+    assert len(dataset(64)) == 0  # ... and is active: a too-short prompt length drops rows
+
+
+@pytest.mark.slow
+def test_verl_loads_and_runs_the_shipped_reward(exported: dict[str, Path]) -> None:
+    pytest.importorskip("verl.utils.import_utils", reason="verl is not installed")
+    from verl.utils.import_utils import load_extern_object
+
+    out = exported["verl"]
+    settings = json.loads((out / "export.json").read_text())["settings"]
+    assert settings["reward.custom_reward_function.path"] == "OUT/reward.py"
+    reward = load_extern_object(
+        module_path=str(out / "reward.py"),
+        object_name=settings["reward.custom_reward_function.name"],
+    )
+    first = pq.read_table(out / "train.parquet").slice(0, 1).to_pylist()[0]
+    truth = first["reward_model"]["ground_truth"]
+    right = reward(
+        data_source=first["data_source"],
+        solution_str=f"<think>look</think>{truth}",
+        ground_truth=truth,
+        extra_info=first["extra_info"],
+    )
+    wrong = reward(
+        data_source=first["data_source"],
+        solution_str="<think>look</think>Z",
+        ground_truth=truth,
+        extra_info=first["extra_info"],
+    )
+    assert (right, wrong) == (1.0, pytest.approx(0.2))
+
+
+@pytest.mark.slow
+def test_trl_sft_trainer_trains_a_step_on_the_export(
+    exported: dict[str, Path], tmp_path: Path
+) -> None:
+    pytest.importorskip("trl", reason="needs the [train] extra")
+    import datasets
+    from transformers import Qwen2_5_VLForConditionalGeneration
+    from trl import SFTConfig, SFTTrainer
+
+    from unimed_cot.train.processor import load_processor
+    from unimed_cot.train.tiny import write_tiny_model
+
+    out = exported["trl"]
+    settings = json.loads((out / "export.json").read_text())["settings"]
+    model_dir = write_tiny_model(tmp_path / "model")
+    data = datasets.load_dataset("parquet", data_dir=str(out))
+    config = SFTConfig(
+        output_dir=str(tmp_path / "run"),
+        max_steps=1,
+        per_device_train_batch_size=2,
+        max_length=settings["max_length"],
+        completion_only_loss=settings["completion_only_loss"],
+        report_to="none",
+        save_strategy="no",
+        use_cpu=True,
+        disable_tqdm=True,
+    )
+    trainer = SFTTrainer(
+        model=Qwen2_5_VLForConditionalGeneration.from_pretrained(model_dir),
+        args=config,
+        train_dataset=data["train"],
+        eval_dataset=data["validation"],
+        processing_class=load_processor(model_dir),
+    )
+    result = trainer.train()
+    assert result.global_step == 1 and result.training_loss > 0
