@@ -422,3 +422,55 @@ def test_trl_sft_trainer_trains_a_step_on_the_export(
     )
     result = trainer.train()
     assert result.global_step == 1 and result.training_loss > 0
+
+
+def _llamafactory_loader() -> ModuleType:
+    """LLaMA-Factory's own dataset loader (``llamafactory.data.loader``: dataset_info parsing,
+    file loading, ShareGPT alignment). The package's ``__init__`` is bypassed: it imports the
+    chat templates and multimodal plugins, which import torchaudio (no CPU build for this torch);
+    the loader itself does not need them."""
+    import importlib.machinery
+    import sys
+
+    llamafactory = pytest.importorskip("llamafactory", reason="LLaMA-Factory is not installed")
+    if "llamafactory.data" not in sys.modules:
+        spec = importlib.machinery.ModuleSpec("llamafactory.data", None, is_package=True)
+        package = importlib.util.module_from_spec(spec)
+        package.__path__ = [str(Path(llamafactory.__file__).parent / "data")]
+        sys.modules["llamafactory.data"] = package
+    return importlib.import_module("llamafactory.data.loader")
+
+
+@pytest.mark.slow
+def test_llamafactory_loads_one_entry_per_split(
+    exported: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # LLaMA-Factory 0.9.5 pins transformers <= 5.6; its documented switch skips the check
+    monkeypatch.setenv("DISABLE_VERSION_CHECK", "1")
+    loader = _llamafactory_loader()
+    from llamafactory.hparams import DataArguments, ModelArguments
+    from transformers import Seq2SeqTrainingArguments
+
+    out = exported["llamafactory"]
+    settings = json.loads((out / "export.json").read_text())["settings"]
+    data_args = DataArguments(
+        dataset_dir=str(out),
+        dataset=settings["dataset"],
+        eval_dataset=settings["eval_dataset"],
+        template=settings["template"],
+        cutoff_len=settings["cutoff_len"],
+    )
+    model_args = ModelArguments(model_name_or_path=str(tmp_path))
+    training_args = Seq2SeqTrainingArguments(output_dir=str(tmp_path / "run"), use_cpu=True)
+    rows = _release_rows(exported["release"])
+    for split, name in (("train", settings["dataset"]), ("validation", settings["eval_dataset"])):
+        data = loader._get_merged_dataset([name], model_args, data_args, training_args, "sft")
+        assert data.num_rows == sum(r["split"] == split for r in rows.values())
+        for record in data:
+            user = record["_prompt"][0]["content"]
+            assert user.count("<image>") == len(record["_images"]) >= 1
+            assert all((out / path).is_file() for path in record["_images"])
+            assert record["_system"].startswith("You are a medical expert")
+            assert "<image>" not in record["_response"][0]["content"]
+            question = user.replace("<image>", "").split("\n\n")[0]
+            assert {r["split"] for r in rows.values() if r["question"] == question} == {split}

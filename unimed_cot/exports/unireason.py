@@ -90,7 +90,7 @@ class UniReasonExporter(Exporter):
                     "reward_model": {"style": "rule", "ground_truth": row["answer"]},
                     "extra_info": {
                         "id": row["id"],
-                        "split": row["split"],
+                        "split": split,
                         "dims": int(row["dims"]),
                         "question_type": row["question_type"],
                         "answer": row["answer"],
