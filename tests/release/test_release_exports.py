@@ -141,6 +141,10 @@ def test_export_errors_are_usage_errors(workspace: Path) -> None:
         export_release(workspace, fmt="llava", out=workspace.parent / "x")
     with pytest.raises(UsageError, match="inside the release"):
         export_release(workspace, fmt="trl", out=workspace / "export")
+    out = workspace.parent / "trl"
+    export_release(workspace, fmt="trl", out=out)
+    with pytest.raises(UsageError, match=r"already holds an export \(train, validation, test"):
+        export_release(workspace, fmt="trl", out=out)  # stale shards would be read as training
 
 
 def test_llamafactory_export_follows_its_sharegpt_layout(workspace: Path, tmp_path: Path) -> None:

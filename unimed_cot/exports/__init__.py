@@ -41,7 +41,8 @@ def export_release(release: Path, *, fmt: str, out: Path) -> ExportReport:
     it, with a ``README.md`` and ``export.json`` stating the settings the consumer needs.
 
     Raises:
-        UsageError: for an unknown format or an ``out`` inside the release.
+        UsageError: for an unknown format, an ``out`` inside the release, or an ``out`` that
+            already holds an export (its stale files would be read with the new ones).
         ReleaseError: when ``release`` has no readable manifest.
     """
     formats = export_formats()
@@ -51,6 +52,12 @@ def export_release(release: Path, *, fmt: str, out: Path) -> ExportReport:
         raise UsageError(f"--out {out} is inside the release {release}; choose another folder")
     manifest = read_manifest(release / MANIFEST_NAME)
     exporter = registered_exporters()[fmt]()
+    taken = [n for n in (*exporter.owned, "export.json") if (out / n).exists()]
+    if taken:
+        raise UsageError(
+            f"--out {out} already holds an export ({', '.join(taken)}); remove it or choose"
+            " another folder"
+        )
     report = ExportReport(out=out, format=fmt)
     for shard in sorted(manifest["shards"], key=lambda s: str(s["path"])):
         stem = f"{shard['config']}-{Path(str(shard['path'])).stem}"

@@ -46,7 +46,7 @@ class ExportReport:
         )
         if self.skipped_without_pixels:
             text += f"; skipped {self.skipped_without_pixels} rows without pixels (hydrate first)"
-        return text
+        return text + f"; settings and what to run next in {self.out / 'README.md'}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +75,9 @@ class Exporter(ABC):
 
     name: ClassVar[str]
     injects_crops: ClassVar[bool] = False
+    # Top-level names the format writes under ``out`` (besides README.md and export.json): an
+    # ``out`` already holding one is refused, so no stale file of an earlier export is read.
+    owned: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)

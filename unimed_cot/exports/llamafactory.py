@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from unimed_cot.chat import system_prompt
 from unimed_cot.store import write_bytes_atomic, write_text_atomic
@@ -35,6 +35,7 @@ LF_DEFAULT_MAX_PIXELS = 768 * 768  # LLaMA-Factory's image_max_pixels default
 
 class LlamaFactoryExporter(Exporter):
     name = "llamafactory"
+    owned: ClassVar[tuple[str, ...]] = ("train", "validation", "test", "images")
 
     def __init__(self) -> None:
         self.entries: dict[str, dict[str, Any]] = {}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import pyarrow as pa
 from datasets import Features, Image, List, Value
@@ -39,6 +40,7 @@ def _text(text: str) -> dict[str, str | None]:
 
 class TRLExporter(Exporter):
     name = "trl"
+    owned: ClassVar[tuple[str, ...]] = ("train", "validation", "test")
 
     def write_shard(
         self, rows: Sequence[ExportRow], *, out: Path, stem: str, split: str, report: ExportReport

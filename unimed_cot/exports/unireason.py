@@ -46,6 +46,7 @@ def placeholder_user_turn(row: dict[str, Any], n_images: int) -> str:
 
 class UniReasonExporter(Exporter):
     name = "unireason"
+    owned: ClassVar[tuple[str, ...]] = ("images", "sft", "rl", "heldout")
     injects_crops: ClassVar[bool] = True
 
     def __init__(self) -> None:

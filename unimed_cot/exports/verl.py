@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -54,6 +55,12 @@ VERL_FEATURES = Features(
 
 class VerlExporter(Exporter):
     name = "verl"
+    owned: ClassVar[tuple[str, ...]] = (
+        "train.parquet",
+        "validation.parquet",
+        "test.parquet",
+        "reward.py",
+    )
 
     def __init__(self) -> None:
         self.index = 0  # extra_info.index, unique across the export
