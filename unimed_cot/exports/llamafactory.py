@@ -108,12 +108,13 @@ dataset_dir: OUT
 dataset: {ENTRY_PREFIX}train
 eval_dataset: {ENTRY_PREFIX}validation
 template: qwen2_vl
-cutoff_len: CUTOFF_LEN
+cutoff_len: {settings["cutoff_len"]}
 image_max_pixels: {self.max_pixels}
 ```
 
-then `llamafactory-cli train your.yaml`. `CUTOFF_LEN` is `cutoff_len` below: the default 2048
-cuts 3D prompts inside their vision tokens. `image_max_pixels` at least the largest image keeps
+then `llamafactory-cli train your.yaml`. `cutoff_len` covers this export's longest row
+(LLaMA-Factory's default is 2048; a shorter one cuts prompts inside their vision tokens).
+`image_max_pixels` at least the largest image keeps
 LLaMA-Factory from downscaling (the lengths below assume unscaled images)."""
         return Guide(settings=settings, how=how)
 

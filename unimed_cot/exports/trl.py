@@ -78,7 +78,7 @@ class TRLExporter(Exporter):
             "completion_only_loss": True,
             "dataset_format": "conversational prompt-completion with images",
         }
-        how = """## Layout
+        how = f"""## Layout
 
 - `train/`, `validation/`, `test/`: one folder per split, Parquet with `prompt`, `completion`
   and `images` (the user turn's images in order). No crops: every vision token is in the
@@ -91,11 +91,11 @@ from datasets import load_dataset
 from trl import SFTConfig, SFTTrainer
 
 data = load_dataset("parquet", data_dir="OUT")  # train / validation / test
-config = SFTConfig(max_length=MAX_LENGTH, completion_only_loss=True)
+config = SFTConfig(max_length={settings["max_length"]}, completion_only_loss=True)
 trainer = SFTTrainer(model="Qwen/Qwen2.5-VL-3B-Instruct", args=config,
                      train_dataset=data["train"], eval_dataset=data["validation"])
 ```
 
-`MAX_LENGTH` is `max_length` below: TRL's default 1024 truncates 3D rows inside their vision
-tokens (an image-token mismatch)."""
+`max_length` covers this export's longest row. TRL's default is 1024; a row longer than
+`max_length` is cut inside its vision tokens (an image-token mismatch)."""
         return Guide(settings=settings, how=how)

@@ -148,16 +148,17 @@ class VerlExporter(Exporter):
 ```bash
 python -m verl.trainer.main_ppo \\
   data.train_files=OUT/train.parquet data.val_files=OUT/validation.parquet \\
-  data.image_key=images data.max_prompt_length=MAX_PROMPT_LENGTH \\
-  data.max_response_length=MAX_RESPONSE_LENGTH \\
+  data.image_key=images data.max_prompt_length={settings["data.max_prompt_length"]} \\
+  data.max_response_length={settings["data.max_response_length"]} \\
   reward.custom_reward_function.path=OUT/{REWARD_FILE} \\
   reward.custom_reward_function.name=compute_score \\
   actor_rollout_ref.model.path=Qwen/Qwen2.5-VL-3B-Instruct ...
 ```
 
-(verl before 0.6 names the reward keys `custom_reward_function.path` / `.name`.) verl's
-default `max_prompt_length=512` with `filter_overlong_prompts` drops every 3D row: set
-`max_prompt_length` below. `max_response_length` below is the longest reference reasoning; a
+(older verl versions take the top-level `custom_reward_function.path` / `.name`.)
+`max_prompt_length` covers this export's longest prompt; verl's default is 512, and with
+`filter_overlong_prompts` every longer prompt (every 3D row at 32 slices) is dropped.
+`max_response_length` below is the longest reference reasoning; a
 policy may write more. verl decodes completions with special tokens skipped, so the box tokens
 are gone and the box half of the format term always holds there."""
         return Guide(settings=settings, how=how)
