@@ -86,7 +86,10 @@ class LlamaFactoryExporter(Exporter):
         settings = {
             "dataset_dir": "OUT",
             "dataset": f"{ENTRY_PREFIX}train",
-            "eval_dataset": f"{ENTRY_PREFIX}validation",
+            # None when the release has no validation rows
+            "eval_dataset": f"{ENTRY_PREFIX}validation"
+            if report.rows_by_split.get("validation")
+            else None,
             "template": "qwen2_vl",
             "cutoff_len": round_up(total),
             "image_max_pixels": self.max_pixels,

@@ -126,7 +126,9 @@ class VerlExporter(Exporter):
         completion = longest.completion.completion if longest.completion else 0
         settings = {
             "data.train_files": "OUT/train.parquet",
-            "data.val_files": "OUT/validation.parquet",
+            "data.val_files": "OUT/validation.parquet"
+            if report.rows_by_split.get("validation")
+            else None,
             "data.prompt_key": "prompt",
             "data.image_key": "images",
             "data.max_prompt_length": round_up(prompt),
