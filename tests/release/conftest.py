@@ -144,6 +144,12 @@ def stager() -> Callable[..., None]:
     return stage
 
 
+@pytest.fixture(scope="session")
+def workspace_builder() -> Callable[..., Path]:
+    """``build_workspace`` as a fixture (for module-scoped fixtures that build one workspace)."""
+    return build_workspace
+
+
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
     return build_workspace(tmp_path / "unimed-cot")

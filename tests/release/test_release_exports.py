@@ -67,7 +67,9 @@ def test_unireason_export_has_the_reference_columns_and_types(
     out = tmp_path / "unireason"
     report = export_release(workspace, fmt="unireason", out=out)
     assert report.rows == 34 and report.skipped_without_pixels == 0
-    sft, rl, images = _table(out / "sft"), _table(out / "rl"), _table(out / "images")
+    sft = pa.concat_tables([_table(out / "sft"), *(_table(p) for p in out.glob("heldout/*/sft"))])
+    rl = pa.concat_tables([_table(out / "rl"), *(_table(p) for p in out.glob("heldout/*/rl"))])
+    images = _table(out / "images")
 
     message = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
     assert sft.schema.field("messages").type == message
@@ -101,7 +103,7 @@ def test_unireason_export_has_the_reference_columns_and_types(
     import datasets
 
     loaded = datasets.load_dataset("parquet", data_files=str(out / "sft" / "*.parquet"))
-    assert loaded["train"].num_rows == 34
+    assert loaded["train"].num_rows == report.rows_by_split["train"] == 20
 
 
 def _published_and_exported(workspace: Path, fmt: str, out: Path) -> str:
@@ -118,12 +120,19 @@ def test_trl_export_loads_with_images_in_order(workspace: Path, tmp_path: Path) 
     assert "exported 34 rows" in output
     import datasets
 
-    ds = datasets.load_dataset("parquet", data_files=str(out / "*.parquet"))["train"]
-    assert ds.num_rows == 34
-    for row in ds:
-        parts = [p for m in row["messages"] for p in m["content"]]
+    data = datasets.load_dataset("parquet", data_dir=str(out))
+    assert {name: ds.num_rows for name, ds in data.items()} == {
+        "train": 20,
+        "validation": 6,
+        "test": 8,
+    }
+    for row in data["train"]:
+        parts = [p for m in row["prompt"] for p in m["content"]]
         assert sum(p["type"] == "image" for p in parts) == len(row["images"])
-        assert [m["role"] for m in row["messages"]] == ["system", "user", "assistant"]
+        assert [m["role"] for m in row["prompt"]] == ["system", "user"]
+        (assistant,) = row["completion"]
+        assert assistant["role"] == "assistant"
+        assert [p["type"] for p in assistant["content"]] == ["text"]  # no crops to train on
 
 
 def test_export_errors_are_usage_errors(workspace: Path) -> None:
@@ -132,6 +141,10 @@ def test_export_errors_are_usage_errors(workspace: Path) -> None:
         export_release(workspace, fmt="llava", out=workspace.parent / "x")
     with pytest.raises(UsageError, match="inside the release"):
         export_release(workspace, fmt="trl", out=workspace / "export")
+    out = workspace.parent / "trl"
+    export_release(workspace, fmt="trl", out=out)
+    with pytest.raises(UsageError, match=r"already holds an export \(train, validation, test"):
+        export_release(workspace, fmt="trl", out=out)  # stale shards would be read as training
 
 
 def test_llamafactory_export_follows_its_sharegpt_layout(workspace: Path, tmp_path: Path) -> None:
@@ -142,10 +155,16 @@ def test_llamafactory_export_follows_its_sharegpt_layout(workspace: Path, tmp_pa
         entry["formatting"] == "sharegpt"
         and entry["columns"] == {"messages": "messages", "images": "images", "system": "system"}
         and entry["tags"]["user_tag"] == "user"
-        and (out / entry["file_name"]).is_file()
+        and (out / entry["file_name"]).is_dir()
         for entry in info.values()
     )
-    records = [r for e in info.values() for r in json.loads((out / e["file_name"]).read_text())]
+    assert sorted(info) == ["unimed_cot_test", "unimed_cot_train", "unimed_cot_validation"]
+    records = [
+        r
+        for e in info.values()
+        for path in sorted((out / e["file_name"]).glob("*.json"))
+        for r in json.loads(path.read_text())
+    ]
     assert len(records) == 34
     for record in records:
         user, assistant = record["messages"]
@@ -157,9 +176,10 @@ def test_llamafactory_export_follows_its_sharegpt_layout(workspace: Path, tmp_pa
         assert record["system"].startswith("You are a medical expert")
     import datasets
 
-    name, entry = next(iter(info.items()))
-    loaded = datasets.load_dataset("json", data_files=str(out / entry["file_name"]))["train"]
-    assert {"messages", "images", "system"} <= set(loaded.column_names), name
+    entry = info["unimed_cot_train"]
+    loaded = datasets.load_dataset("json", data_dir=str(out / entry["file_name"]))["train"]
+    assert {"messages", "images", "system"} <= set(loaded.column_names)
+    assert loaded.num_rows == 20
 
 
 def test_verl_export_has_the_rl_columns_verl_reads(workspace: Path, tmp_path: Path) -> None:
@@ -169,7 +189,8 @@ def test_verl_export_has_the_rl_columns_verl_reads(workspace: Path, tmp_path: Pa
     assert report.rows == 34
     import datasets
 
-    ds = datasets.load_dataset("parquet", data_files=str(out / "*.parquet"))["train"]
+    ds = datasets.load_dataset("parquet", data_files=str(out / "train.parquet"))["train"]
+    assert ds.num_rows == 20
     assert {"data_source", "prompt", "images", "ability", "reward_model", "extra_info"} <= set(
         ds.column_names
     )

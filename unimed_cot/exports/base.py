@@ -4,6 +4,7 @@ release shard by shard with their images and (where the format injects them) the
 from __future__ import annotations
 
 import hashlib
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -16,8 +17,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from unimed_cot.boxes import crop_planes, crop_window, find_boxes
+from unimed_cot.chat import system_prompt, user_text
 from unimed_cot.imaging.png import encode_png
-from unimed_cot.store import atomic_path
+from unimed_cot.store import atomic_path, write_text_atomic
+
+from .lengths import MAX_PIXELS, MIN_PIXELS, Longest, RowLength, row_length
 
 _REGISTRY: dict[str, type[Exporter]] = {}
 
@@ -32,6 +36,8 @@ class ExportReport:
     images: int = 0
     skipped_without_pixels: int = 0
     files: list[Path] = field(default_factory=list)
+    rows_by_split: dict[str, int] = field(default_factory=dict)
+    longest: Longest = field(default_factory=Longest)
 
     def summary(self) -> str:
         text = (
@@ -40,7 +46,7 @@ class ExportReport:
         )
         if self.skipped_without_pixels:
             text += f"; skipped {self.skipped_without_pixels} rows without pixels (hydrate first)"
-        return text
+        return text + f"; settings and what to run next in {self.out / 'README.md'}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +59,25 @@ class ExportRow:
     crops: list[list[bytes]]
 
 
+@dataclass(frozen=True, slots=True)
+class Guide:
+    """What a consumer needs to train on an export: ``settings`` (machine-readable, into
+    ``export.json``) and ``how`` (the Markdown of the README: layout, what to run)."""
+
+    settings: dict[str, Any]
+    how: str
+
+
 class Exporter(ABC):
-    """One trainer's layout. Subclasses set ``name`` and ``injects_crops`` and write each shard's
-    rows with ``write_shard``; ``finish`` runs once after the last shard."""
+    """One trainer's layout. Subclasses set ``name`` and ``injects_crops``, write each shard's
+    rows with ``write_shard`` (train and held-out splits where the consumer keeps them apart),
+    and say in ``guide`` what the consumer must set; ``finish`` runs once after the last shard."""
 
     name: ClassVar[str]
     injects_crops: ClassVar[bool] = False
+    # Top-level names the format writes under ``out`` (besides README.md and export.json): an
+    # ``out`` already holding one is refused, so no stale file of an earlier export is read.
+    owned: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -70,12 +89,17 @@ class Exporter(ABC):
 
     @abstractmethod
     def write_shard(
-        self, rows: Sequence[ExportRow], *, out: Path, stem: str, report: ExportReport
+        self, rows: Sequence[ExportRow], *, out: Path, stem: str, split: str, report: ExportReport
     ) -> None:
-        """Write the rows of one release shard (``stem``: ``<config>-<split>-NNNNN-of-NNNNN``)."""
+        """Write the rows of one release shard of ``split`` (``stem``:
+        ``<config>-<split>-NNNNN-of-NNNNN``)."""
 
     def finish(self, *, out: Path, report: ExportReport) -> None:  # noqa: B027 (optional hook)
         """Write what spans every shard (index files); nothing by default."""
+
+    @abstractmethod
+    def guide(self, report: ExportReport) -> Guide:
+        """The layout and the settings its consumer needs for the rows of ``report``."""
 
 
 def registered_exporters() -> dict[str, type[Exporter]]:
@@ -121,3 +145,56 @@ def write_table(table: pa.Table, path: Path, report: ExportReport) -> None:
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd")
     report.files.append(path)
+
+
+def measure(item: ExportRow, *, split: str, crops: bool) -> RowLength:
+    """The token lengths of one row as every format renders it (``chat``): reference system
+    prompt, the images then the question, the reasoning with its crops when ``crops``."""
+    row = item.row
+    dims = int(row["dims"])
+    return row_length(
+        id=str(row["id"]),
+        split=split,
+        system=system_prompt(dims),
+        user=user_text(question=row["question"], options=row["options"], dims=dims),
+        images=item.images,
+        assistant=str(row["reasoning"]),
+        crops=[c for box in item.crops for c in box] if crops else [],
+    )
+
+
+def write_guide(exporter: Exporter, *, out: Path, report: ExportReport, version: str) -> None:
+    """``README.md`` and ``export.json`` next to the export: its layout, splits, measured
+    lengths and the settings its consumer needs."""
+    guide = exporter.guide(report)
+    info = {
+        "format": exporter.name,
+        "release_version": version,
+        "rows_by_split": dict(sorted(report.rows_by_split.items())),
+        "crops_in_completion": exporter.injects_crops,
+        "longest": report.longest.as_dict(),
+        "settings": guide.settings,
+    }
+    lengths = report.longest.as_dict()
+    settings = "\n".join(f"- `{key}`: `{json.dumps(v)}`" for key, v in guide.settings.items())
+    splits = ", ".join(f"{split} {n}" for split, n in sorted(report.rows_by_split.items()))
+    readme = (
+        f"# unimed-cot {version}, exported for {exporter.name}\n\n"
+        f"Rows: {report.rows} ({splits}). Only `train` rows are where the consumer reads training"
+        " data by default; validation and test rows are kept apart as described below.\n\n"
+        f"{guide.how.strip()}\n\n"
+        "## Settings for this export\n\n"
+        "`OUT` is this folder.\n\n"
+        f"{settings}\n\n"
+        f"Longest row (tokens, Qwen2.5-VL): prompt {lengths['prompt_tokens']}"
+        f" (`{lengths['prompt_row']}`), completion {lengths['completion_tokens']}"
+        f" (`{lengths['completion_row']}`), total {lengths['total_tokens']}"
+        f" (`{lengths['total_row']}`, {lengths['total_row_vision_tokens']} of them vision)."
+        " Vision tokens follow the Qwen2.5-VL processor (patch 14, merge 2, min_pixels"
+        f" {MIN_PIXELS}, max_pixels {MAX_PIXELS}, each image framed by two tokens); text is"
+        " bounded by its UTF-8 bytes, so the settings cover every row. The same numbers are in"
+        " `export.json`.\n"
+    )
+    write_text_atomic(out / "export.json", json.dumps(info, indent=2) + "\n")
+    write_text_atomic(out / "README.md", readme)
+    report.files.extend([out / "export.json", out / "README.md"])
