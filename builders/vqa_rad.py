@@ -93,10 +93,10 @@ class VqaRadBuilder(Builder):
     benchmark_splits: ClassVar[tuple[str, ...]] = ("test",)
     ships_questions = True
     layout = """VQA_RAD/
-  VQA_RAD Dataset Public.json    [{"qid", "phrase_type", "image_case_url", "image_name",
-                                   "question", "question_type", "answer", "answer_type", ...}]
+  VQA_RAD Dataset Public.json    the OSF JSON array: qid, phrase_type, image_case_url, image_name,
+                                 question, question_type, answer, answer_type, ...
   VQA_RAD Image Folder/synpic<N>.jpg   (or images/)
-  trainset.json, testset.json    MEVF split files (optional; used instead of the OSF JSON)"""
+  trainset.json  testset.json    MEVF split files (optional; used instead of the OSF JSON)"""
 
     def check_root(self, root: Path) -> None:
         if not root.is_dir():
