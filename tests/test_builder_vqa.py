@@ -229,3 +229,46 @@ def test_vqa_rad_reads_the_mevf_split_files(tmp_path: Path) -> None:
     [asked] = records["synpic100-test"].payload.questions
     assert (asked.index, asked.answer, asked.answer_type) == (1, "2", AnswerType.OPEN)
     assert records["synpic100-train"].group_key == records["synpic100-test"].group_key
+
+
+# --- pathvqa -------------------------------------------------------------------------------------
+
+
+class _Payload:  # any class: a pickle that names it must not be loaded
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (print, ("this ran",))
+
+
+def test_pathvqa_refuses_a_pickle_that_names_code(tmp_path: Path) -> None:
+    import pickle
+
+    from unimed_cot.builders import get_builder
+    from unimed_cot.errors import SourceLayoutError
+
+    (tmp_path / "input").mkdir()
+    info = make_fixture("pathvqa", tmp_path / "input")
+    (info.root / "split" / "qas" / "val_vqa.pkl").write_bytes(pickle.dumps([_Payload()]))
+    with pytest.raises(SourceLayoutError, match=r"builtins\.print"):
+        list(get_builder("pathvqa").records(info.root))
+
+
+def test_pathvqa_rows_are_published_without_pixels_and_its_test_split_held_out(
+    tmp_path: Path,
+) -> None:
+    release = _build("pathvqa", tmp_path)
+    staged = _staged(release, "pathvqa")
+    assert staged["pathvqa/train_0001/100001001"]["options"] == ["Yes", "No"]
+    assert staged["pathvqa/train_0001/100001000"]["answer"] == "in the canals of hering"
+    assert not any(row["grounded"] for row in staged.values())
+    report = publish(release, version="0.1.0")
+    assert report.benchmark_rows == {"pathvqa-test": 2}
+    published = _published(release)
+    assert set(published) == {
+        "pathvqa/train_0001/100001000",
+        "pathvqa/train_0001/100001001",
+        "pathvqa/train_0002/100002000",
+        "pathvqa/val_0261/200261000",
+    }
+    for path in (release / "data").rglob("*.parquet"):
+        assert all(not images for images in pq.read_table(path).column("images").to_pylist())
+    assert validate_release(release).problems == []
