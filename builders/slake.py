@@ -20,9 +20,11 @@ Each split file is a JSON array of question entries: ``img_id``, ``img_name``
 pixels, x/y the top-left corner (SLAKE's own evaluation code draws ``x + w``, ``y + h``).
 
 What a case is: one image with the questions of one language (``xmlab<N>-en``,
-``xmlab<N>-zh``), in the split of the file they come from; the group is the image, so when both
-languages are kept an image whose English and Chinese questions sit in different splits goes to
-the more held-out one (the release's splits are image-disjoint only within one language).
+``xmlab<N>-zh``), in the split of the file they come from; the group is the image. The release's
+splits are image-disjoint only within one language: when both are kept, the training questions
+of an image whose other-language questions are in the test split (the benchmark) are dropped at
+publish by the benchmark decontamination, and validation/train overlaps go to the more held-out
+split by group.
 Chinese cases are listed, and rejected unread (``language-not-kept``) unless the build keeps
 them (``--language zh``).
 

@@ -147,9 +147,13 @@ def test_slake_chinese_questions_are_kept_by_the_language_flag(tmp_path: Path) -
     release = _build("slake", tmp_path, languages=("en", "zh"))
     rows = _staged(release, "slake")
     assert rows["slake/xmlab0-zh/5"]["question"] == "这张图片的成像方式是什么?"
-    # xmlab2's Chinese questions are in train, its English ones in test: one image, one
-    # group, so publish puts both where the benchmark is (never trained on).
     assert rows["slake/xmlab2-zh/6"]["answer"] == "肺不张"
+    # xmlab2's Chinese question is in train, its English ones in the test benchmark: the
+    # training row shows a benchmark image, so publish drops it.
+    report = publish(release, version="0.1.0")
+    assert report.dropped_contaminated == {"slake-test": 1}
+    assert "slake/xmlab2-zh/6" not in _published(release)
+    assert "slake/xmlab0-zh/5" in _published(release)
 
 
 def test_slake_accepts_the_renamed_validation_file(tmp_path: Path) -> None:
@@ -272,3 +276,51 @@ def test_pathvqa_rows_are_published_without_pixels_and_its_test_split_held_out(
     for path in (release / "data").rglob("*.parquet"):
         assert all(not images for images in pq.read_table(path).column("images").to_pylist())
     assert validate_release(release).problems == []
+    publish(release, version="0.1.1", eval_config=True)
+    assert set(_published(release, "eval")) == {
+        "pathvqa/test_0007/300007000",
+        "pathvqa/test_0007/300007001",
+    }
+    assert validate_release(release).problems == []
+
+
+# --- the LLM teacher and source questions ---------------------------------------------------
+
+
+def test_llm_replies_to_source_questions_are_validated_like_any_other(tmp_path: Path) -> None:
+    """An LLM reply for a source question must give the released answer and cite only regions
+    the sample has: an ungrounded question has none, a grounded one must cite its evidence."""
+    from unimed_cot.builders import get_builder
+    from unimed_cot.cases import render_case
+    from unimed_cot.pipeline.stages import make_samples
+    from unimed_cot.teacher import TraceRejected, build_request, validate_reply
+
+    (tmp_path / "input").mkdir()
+    info = make_fixture("slake", tmp_path / "input")
+    builder = get_builder("slake")
+    record = next(r for r in builder.records(info.root) if r.case_id == "xmlab0-en")
+    rendered = render_case(builder, record, SERIALIZE)
+    samples = {
+        s.question_index: s
+        for s in make_samples(rendered.case, rendered.pixels, license="CC-BY-4.0", seed=0)
+    }
+    modality, liver = samples[3], samples[0]  # "What modality ...?" (open), "Which organ ...?"
+    assert modality.regions == [] and [r.label for r in liver.regions] == ["Liver", "Spleen"]
+    request = build_request(modality, with_images=False)
+    user = request.messages[-1]["content"]
+    text = user if isinstance(user, str) else " ".join(p.get("text", "") for p in user)
+    assert "Correct answer: CT" in text and "Options:" not in text
+
+    def reply(steps: list[dict[str, Any]], answer: str) -> str:
+        return json.dumps({"steps": steps, "answer": answer})
+
+    looks = {"text": "The image is an axial cross-section with HU-like contrast.", "cites": []}
+    assert validate_reply(reply([looks], "ct"), modality).answer == "CT"
+    with pytest.raises(TraceRejected, match="unknown-region-id"):
+        validate_reply(reply([{"text": "The liver [R1].", "cites": ["R1"]}], "CT"), modality)
+    with pytest.raises(TraceRejected, match="wrong-answer"):
+        validate_reply(reply([looks], "MRI"), modality)
+    with pytest.raises(TraceRejected, match="missing-evidence"):
+        validate_reply(reply([looks], "Liver"), liver)
+    cited = {"text": "The largest organ outlined is the liver [R1].", "cites": ["R1"]}
+    assert validate_reply(reply([looks, cited], "Liver"), liver).answer == "Liver"
