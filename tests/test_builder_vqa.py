@@ -310,6 +310,8 @@ def test_llm_replies_to_source_questions_are_validated_like_any_other(tmp_path: 
     user = request.messages[-1]["content"]
     text = user if isinstance(user, str) else " ".join(p.get("text", "") for p in user)
     assert "Correct answer: CT" in text and "Options:" not in text
+    system = request.messages[0]["content"]
+    assert "No region is annotated for this question: cite none" in str(system)
 
     def reply(steps: list[dict[str, Any]], answer: str) -> str:
         return json.dumps({"steps": steps, "answer": answer})
