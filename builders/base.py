@@ -33,6 +33,13 @@ class Builder(ABC):
     modalities: ClassVar[tuple[str, ...]]
     dims: ClassVar[tuple[Dims, ...]]
     layout: ClassVar[str]  # the expected on-disk tree, shown in errors and `unimed-cot sources`
+    # Official splits that are benchmarks (the test split of a VQA source): ``publish`` keeps
+    # their rows out of the training configs and decontaminates the training rows against
+    # their images; ``publish --eval-config`` writes them as the ``eval`` config.
+    benchmark_splits: ClassVar[tuple[str, ...]] = ()
+    # The source ships its own questions (kept as released, not generated): their wording,
+    # answer priors and side words are the source's, not bound by the generated families' rules.
+    ships_questions: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)

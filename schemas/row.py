@@ -56,7 +56,17 @@ class Row(BaseModel):
     question: str = Field(min_length=1)
     options: list[str]
     answer: str = Field(min_length=1)
+    answer_type: Literal["closed", "open"] = Field(
+        description="closed: chosen from `options` (or a source's closed answer kept as text); "
+        "open: a free-text answer, as a VQA source ships it"
+    )
     regions: list[RegionRow]
+    grounded: bool = Field(
+        description="true when the source's own annotation supports the evidence: always for "
+        "questions generated from annotations; for a source's own question (VQA-RAD, SLAKE, "
+        "PathVQA) only when one of its boxes or masks shows what is asked, and then `regions` "
+        "holds that evidence. False: the answer is the source's, no region backs it"
+    )
     reasoning: str = Field(min_length=1)
     split: Literal["train", "validation", "test"]
     group_id: str = Field(
@@ -86,6 +96,10 @@ class Row(BaseModel):
             raise ValueError(
                 f"{len(self.images)} slices but {len(self.slice_positions_mm)} slice positions"
             )
+        if self.options and self.answer_type != "closed":
+            raise ValueError("a row with options is a closed question")
+        if not self.grounded and self.regions:
+            raise ValueError("an ungrounded row cites no region")
         if self.options:
             match = _CHOICE_ANSWER.match(self.answer)
             if match is None:

@@ -195,7 +195,19 @@ def test_published_boxes_equal_the_recomputed_ones(built: Built) -> None:
         got = {(r["label"], tuple(r["box"])) for r in row["regions"]}
         assert got <= expected, (row["id"], sorted(got - expected), sorted(expected))
         checked += len(got)
-    assert checked > 0
+        # An ungrounded row (a source's own question no annotation supports) shows no box.
+        assert row["grounded"] or not row["regions"], row["id"]
+    if type(built.builder).ships_questions:
+        # Grounded source questions cite their evidence; a source with no boxes (VQA-RAD,
+        # PathVQA) has none to cite.
+        grounded = [row for row in built.staged if row["grounded"]]
+        assert all(row["regions"] for row in grounded), [r["id"] for r in grounded]
+        assert checked > 0 or not any(
+            built.info.expected_regions(row, SERIALIZE) for row in built.staged
+        )
+    else:
+        assert checked > 0
+        assert all(row["grounded"] for row in built.staged)
 
 
 def test_serialized_cases_hold_exactly_the_recomputed_regions(built: Built) -> None:
@@ -255,7 +267,10 @@ def test_build_publish_validate_load(
 def test_questions_are_framed_balanced_and_never_deny_what_is_there(built: Built) -> None:
     """Every builder's rows: no side word without its frame, no option set with two names of
     one structure, Yes/No in pairs per case, and never "No" for a label the case's ground truth
-    shows."""
+    shows. Sources that ship their own questions keep the source's wording and answers: for them
+    see ``test_source_questions_are_kept_as_released``."""
+    if type(built.builder).ships_questions:
+        pytest.skip("the source's own questions are kept as released")
     by_case: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in built.staged:
         by_case[case_id_of(row["id"], built.slug)].append(row)
@@ -286,3 +301,27 @@ def test_questions_are_framed_balanced_and_never_deny_what_is_there(built: Built
                     assert not set(asked) & shown, (row["id"], asked)
         assert answers.count("A. Yes") == answers.count("B. No"), answers
     assert priors(built.staged).alias_option_sets == []
+
+
+def test_source_questions_are_kept_as_released(built: Built) -> None:
+    """A source that ships questions publishes them with their answers: closed answers as
+    choices where the question offers them, open answers as free text, every row typed."""
+    if not type(built.builder).ships_questions:
+        pytest.skip("questions generated from annotations")
+    records = {r.case_id: r for r in built.builder.records(built.info.root)}
+    released: dict[str, Any] = {}
+    for record in records.values():
+        if record.problem is None:
+            for asked in record.payload.questions:
+                released[f"{built.slug}/{record.case_id}/{asked.index}"] = asked
+    assert built.staged
+    for row in built.staged:
+        asked = released[row["id"]]
+        assert row["question"] == asked.text and row["question_type"] == asked.question_type
+        assert row["answer_type"] == asked.answer_type.value
+        if row["options"]:
+            assert row["answer_type"] == "closed"
+            assert row["answer"].partition(". ")[2].casefold() == asked.answer.casefold()
+        else:
+            assert row["answer"] == asked.answer
+        assert row["reasoning"].endswith(row["answer"])

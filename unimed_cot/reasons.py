@@ -69,6 +69,8 @@ class Reason(StrEnum):
     GANTRY_TILT = "gantry-tilt"
     # Questions
     NO_QUESTION = "no-question"
+    BAD_QUESTION = "bad-question"  # a source's own question entry without text/answer/type
+    LANGUAGE_NOT_KEPT = "language-not-kept"  # source questions of a language the build skips
 
 
 class RecordError(Exception):

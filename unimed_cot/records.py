@@ -127,6 +127,9 @@ class SourceRecord:
     geometry_known: bool = True
     intensity: Intensity = Intensity.NATIVE
     payload: object = None
+    # The language of the source questions this record carries ("" when it has none): a build
+    # rejects the records of languages it does not keep (``QuestionConfig.languages``) unread.
+    language: str = ""
 
     def payload_as(self, kind: type[P]) -> P:
         """The payload, checked to be the builder's own type (a mismatch is a bug)."""
@@ -187,6 +190,38 @@ class Image2D:
         return int(self.array.shape[1])
 
 
+class AnswerType(StrEnum):
+    """How a question is answered: from given choices (closed) or in free text (open)."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceQuestion:
+    """A question a source ships with its images (VQA-RAD, SLAKE, PathVQA), kept as released.
+
+    Attributes:
+        index: the source's own question id (an integer), the row id's question index.
+        text: the question as released (whitespace collapsed, nothing else changed).
+        answer: the released answer (as text; VQA-RAD stores some as JSON integers).
+        answer_type: the source's own closed/open type.
+        question_type: the source's own question type (``content_type``, ``question_type``).
+        language: ISO 639-1 code of the question (SLAKE ships ``en`` and ``zh``).
+        evidence_labels: labels of the case's own annotations (its boxes or masks) that show
+            what the question asks about; empty when no annotation supports it (the row is then
+            published with ``grounded`` false).
+    """
+
+    index: int
+    text: str
+    answer: str
+    answer_type: AnswerType
+    question_type: str
+    language: str = "en"
+    evidence_labels: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class AnnotatedBox:
     """A box annotation of a 2D image, in the source image's pixels (continuous coordinates,
@@ -235,6 +270,8 @@ class Case:
     # on the whole image (VinDr-CXR), so a listed name with no box is annotated absent and an
     # image with none is a verified negative ("No finding").
     findings_exhaustive: bool = False
+    # The questions the source ships for this image (VQA sources): kept instead of generated.
+    source_questions: tuple[SourceQuestion, ...] = ()
 
     @property
     def dims(self) -> Dims:
@@ -306,6 +343,11 @@ class Question:
     # What it asks about, e.g. ("size", "liver", "spleen"), ("exists", "kidney cyst"): the kind
     # first (``questions.drafts.Draft.fact``); no case asks one fact twice. Empty when unknown.
     fact: tuple[str, ...] = ()
+    answer_type: AnswerType = AnswerType.CLOSED
+    # Whether the source's own annotation supports the evidence: true for every question
+    # generated from annotations; for a source's own question, only when an annotation of the
+    # case shows what it asks about (``evidence`` then names those regions).
+    grounded: bool = True
 
     @property
     def answer_letter(self) -> str:

@@ -58,6 +58,14 @@ def build(
             show_default=False,
         ),
     ] = None,
+    language: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Keep the source's own questions in this language (VQA sources; SLAKE ships en "
+            "and zh). Repeat for several. Default: en.",
+            show_default=False,
+        ),
+    ] = None,
     salt: Annotated[
         str | None,
         typer.Option(
@@ -122,7 +130,10 @@ def build(
         teacher=teacher,
         salt=salt or DEFAULT_SALT,
         serialize=SerializeConfig(n_slices=slices, slice_size=slice_size),
-        questions=QuestionConfig(per_case=questions),
+        questions=QuestionConfig(
+            per_case=questions,
+            languages=tuple(dict.fromkeys(c.strip().lower() for c in language or ["en"])),
+        ),
         teacher_settings=resolve_teacher(teacher, config, flags),
         use_cache=cache,
     )

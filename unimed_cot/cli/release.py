@@ -35,6 +35,13 @@ def publish(
     force: Annotated[
         bool, typer.Option(help="Publish a version older than the one already published.")
     ] = False,
+    eval_config: Annotated[
+        bool,
+        typer.Option(
+            help="Also write the benchmark test splits of sources that ship questions (VQA-RAD, "
+            "SLAKE, PathVQA) as the `eval` config. They are never in the training configs."
+        ),
+    ] = False,
     repo_id: Annotated[
         str | None,
         typer.Option(help="Also push to this Hugging Face dataset repo (ORG/NAME), verify, tag."),
@@ -64,6 +71,7 @@ def publish(
         decontaminate_against=decontaminate_against or [],
         threshold=threshold,
         force=force,
+        eval_config=eval_config,
     )
     console.print(report.summary(), markup=False)
     if repo_id is not None:

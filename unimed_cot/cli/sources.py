@@ -30,6 +30,13 @@ def sources(
             f"modalities: {', '.join(builder.modalities)}"
         )
         console.print(f"data: {builder.homepage}")
+        if builder.benchmark_splits:
+            held = ", ".join(builder.benchmark_splits)
+            console.print(
+                f"ships its own questions; benchmark split(s): {held} (kept out of training by "
+                "`publish`; `publish --eval-config` writes them)",
+                markup=False,
+            )
         console.print("expected layout:")
         console.print(builder.layout, markup=False)
         return

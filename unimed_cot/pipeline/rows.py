@@ -38,6 +38,8 @@ def to_row(
         question=sample.question.text,
         options=tuple(sample.question.options),
         answer=sample.question.answer,
+        answer_type=sample.question.answer_type.value,
+        grounded=sample.question.grounded,
         regions=tuple(
             RowRegion(id=r.id, label=r.label, box=tuple(int(v) for v in r.box))
             for r in pixels.regions

@@ -96,6 +96,16 @@ def resolve_input(builder: Builder, config: BuildConfig) -> Path:
     return config.input
 
 
+def kept_records(builder: Builder, root: Path, config: BuildConfig) -> Iterator[SourceRecord]:
+    """The builder's listing, less the records of source-question languages the build does
+    not keep (SLAKE's Chinese questions unless ``--language zh``); the build itself lists them
+    all and rejects those as ``language-not-kept`` (``stages.process_record``)."""
+    languages = set(config.questions.languages)
+    for record in builder.records(root):
+        if not record.language or record.language in languages:
+            yield record
+
+
 def run_build(config: BuildConfig, *, progress: bool = True) -> BuildReport:
     """Build (or continue building) the staged rows of one source into ``config.out``."""
     started = time.perf_counter()
@@ -203,7 +213,7 @@ def first_request(config: BuildConfig, *, with_images: bool) -> TeacherRequest |
     bad input is skipped, as the build would reject it)."""
     builder = get_builder(config.source)
     root = resolve_input(builder, config)
-    for record in _limited(builder.records(root), config.limit):
+    for record in _limited(kept_records(builder, root, config), config.limit):
         try:
             rendered = render_case(builder, record, config.serialize)
         except CaseFailedError:

@@ -15,6 +15,7 @@ from unimed_cot.builders import Builder
 from unimed_cot.cases import CaseFailedError, render_case
 from unimed_cot.imaging.png import encode_png
 from unimed_cot.questions import QuestionConfig, generate_questions
+from unimed_cot.questions.source import source_questions
 from unimed_cot.reasons import Reason, Stage
 from unimed_cot.records import Case, Question, Rejection, Sample, SerializedImages, SourceRecord
 from unimed_cot.store.rows import RowRecord
@@ -54,6 +55,19 @@ def process_record(
 ) -> CaseResult:
     """Run every stage for one listed case. Never raises for a bad case."""
     result = CaseResult(case_id=record.case_id)
+    languages = (config.questions or QuestionConfig()).languages
+    if record.language and record.language not in languages:
+        result.rejections.append(
+            Rejection(
+                stage=Stage.LIST,
+                reason=Reason.LANGUAGE_NOT_KEPT,
+                detail=f"its questions are in {record.language!r}; the build keeps "
+                f"{', '.join(languages)} (--language)",
+                source=record.source,
+                case_id=record.case_id,
+            )
+        )
+        return result
     try:
         rendered = render_case(builder, record, config.serialize)
     except CaseFailedError as failure:
@@ -76,11 +90,17 @@ def process_record(
         questions=config.questions,
     )
     if not samples:
+        kept_languages = ", ".join(languages)
+        detail = (
+            f"none of the source's questions is in the kept languages ({kept_languages})"
+            if rendered.case.source_questions
+            else "the annotations support no question (no labelled region found)"
+        )
         result.rejections.append(
             Rejection(
                 stage=Stage.QUESTIONS,
                 reason=Reason.NO_QUESTION,
-                detail="the annotations support no question (no labelled region found)",
+                detail=detail,
                 source=record.source,
                 case_id=record.case_id,
             )
@@ -134,17 +154,30 @@ def make_samples(
     seed: int,
     questions: QuestionConfig | None = None,
 ) -> list[Sample]:
-    """One ``Sample`` per generated question of a serialized case."""
+    """One ``Sample`` per question of a serialized case: the source's own questions where it
+    ships them (``Case.source_questions``, indexed by the source's question ids), else the
+    questions generated from its annotations."""
     record = case.record
-    asked = generate_questions(
-        pixels,
-        dims=record.dims,
-        modality=record.modality,
-        vocabulary=sorted(set(case.labels.values())),
-        lesion_vocabulary=case.lesion_labels,
-        seed=f"{record.source}/{record.case_id}/{seed}",
-        config=questions,
-    )
+    if case.source_questions:
+        kept = source_questions(
+            case.source_questions,
+            pixels.regions,
+            languages=(questions or QuestionConfig()).languages,
+        )
+    else:
+        kept = list(
+            enumerate(
+                generate_questions(
+                    pixels,
+                    dims=record.dims,
+                    modality=record.modality,
+                    vocabulary=sorted(set(case.labels.values())),
+                    lesion_vocabulary=case.lesion_labels,
+                    seed=f"{record.source}/{record.case_id}/{seed}",
+                    config=questions,
+                )
+            )
+        )
     return [
         Sample(
             source=record.source,
@@ -158,13 +191,16 @@ def make_samples(
             question=question,
             official_split=record.official_split,
         )
-        for index, question in enumerate(asked)
+        for index, question in kept
     ]
 
 
 def question_pixels(pixels: SerializedImages, question: Question) -> SerializedImages:
     """The case's pixels as one question sees them: under the CT window that shows the
-    structures of its evidence (``imaging.views``), or the case's own."""
+    structures of its evidence (``imaging.views``), or the case's own. An ungrounded question
+    (a source's own, with no annotation behind it) sees no regions, so no box is cited for it."""
+    if not question.grounded:
+        pixels = replace(pixels, regions=[])
     if pixels.views is None:
         return pixels
     labels = {r.label for r in pixels.regions if r.id in question.evidence}

@@ -28,13 +28,18 @@ class QuestionConfig:
 
     Attributes:
         per_case: questions per case; None scales with the annotations (module docstring).
+        languages: languages of the source's own questions that are kept (VQA sources; SLAKE
+            ships English and Chinese): English only by default.
     """
 
     per_case: int | None = None
+    languages: tuple[str, ...] = ("en",)
 
     def __post_init__(self) -> None:
         if self.per_case is not None and self.per_case < 1:
             raise ValueError(f"per_case must be at least 1, got {self.per_case}")
+        if not self.languages:
+            raise ValueError("keep the source questions of at least one language")
 
     def budget(self, n_structures: int, first_round: int) -> int:
         """The number of questions for a case with ``n_structures`` shown structures whose

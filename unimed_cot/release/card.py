@@ -26,6 +26,7 @@ from unimed_cot.store.features import ROW_FEATURES
 from unimed_cot.store.files import write_text_atomic
 from unimed_cot.store.staged import zero_usage
 
+from .benchmarks import EVAL_CONFIG
 from .shards import CONFIGS
 
 PRETTY_NAME = "UniMed-CoT"
@@ -97,11 +98,20 @@ def build_card_data(
     )
     configs: dict[str, dict[str, Any]] = {}
     infos = DatasetInfosDict()
-    for name, folder in [*((c, c) for c in present), (DEFAULT_CONFIG, "*")]:
+    # The benchmark rows of sources that ship questions (``release.benchmarks``), when written.
+    evaluation = (
+        [EVAL_CONFIG] if any(s["config"] == EVAL_CONFIG for s in manifest["shards"]) else []
+    )
+    for name, folder in [*((c, c) for c in [*present, *evaluation]), (DEFAULT_CONFIG, "*")]:
         scope = present if name == DEFAULT_CONFIG else [name]
         splits = _split_sizes(manifest, scope)
+        # ``all`` is every dims folder, never the benchmarks': list them when eval is there.
+        folders = present if name == DEFAULT_CONFIG and evaluation else [folder]
         configs[name] = {
-            "data_files": [{"split": s, "path": f"data/{folder}/{s}-*.parquet"} for s in splits],
+            "data_files": [
+                {"split": s, "path": _paths([f"data/{f}/{s}-*.parquet" for f in folders])}
+                for s in splits
+            ],
             **({"default": True} if name == DEFAULT_CONFIG else {}),
         }
         split_dict = SplitDict()
@@ -142,6 +152,10 @@ def render_card(
 
 def write_card(path: Path, manifest: Mapping[str, Any], *, pretty_name: str = PRETTY_NAME) -> None:
     write_text_atomic(path, render_card(manifest, pretty_name=pretty_name))
+
+
+def _paths(paths: list[str]) -> str | list[str]:
+    return paths[0] if len(paths) == 1 else paths
 
 
 def _split_sizes(manifest: Mapping[str, Any], configs: list[str]) -> dict[str, tuple[int, int]]:

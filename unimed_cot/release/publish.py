@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import shutil
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,13 @@ from unimed_cot.store.staged import (
     teacher_usage,
 )
 
+from .benchmarks import (
+    EVAL_CONFIG,
+    EVAL_SPLIT,
+    benchmark_hashes,
+    declared_benchmarks,
+    partition,
+)
 from .card import write_card
 from .changelog import write_changelog
 from .licensing import annotation_only
@@ -69,7 +76,13 @@ from .rowindex import (
     read_row_index,
     write_row_index,
 )
-from .shards import DEFAULT_MAX_SHARD_BYTES, id_sort_key, plan_shards, write_shard
+from .shards import (
+    DEFAULT_MAX_SHARD_BYTES,
+    id_sort_key,
+    plan_config_shards,
+    plan_shards,
+    write_shard,
+)
 from .splits import DEFAULT_RATIOS, assign_splits, merge_official
 
 
@@ -93,6 +106,8 @@ class PublishReport:
     dropped_duplicates: int = 0
     dropped_contaminated: dict[str, int] = field(default_factory=dict)
     annotation_only_rows: int = 0
+    benchmark_rows: dict[str, int] = field(default_factory=dict)  # held out, by benchmark
+    eval_config: bool = False
 
     def summary(self) -> str:
         """A few readable lines for the command line."""
@@ -110,6 +125,9 @@ class PublishReport:
         lines.append(f"  dropped as cross-split near duplicates: {self.dropped_duplicates}")
         for name, count in self.dropped_contaminated.items():
             lines.append(f"  dropped from train as matches of benchmark {name}: {count}")
+        where = f"written as the {EVAL_CONFIG} config" if self.eval_config else "not published"
+        for name, count in sorted(self.benchmark_rows.items()):
+            lines.append(f"  benchmark {name}: {count} rows kept out of training, {where}")
         if self.annotation_only_rows:
             lines.append(f"  annotation-only rows (no pixels): {self.annotation_only_rows}")
         if self.previous_version is not None:
@@ -128,6 +146,8 @@ def publish(
     decontaminate_against: Sequence[Path] = (),
     threshold: int = DEFAULT_THRESHOLD,
     force: bool = False,
+    benchmarks: Mapping[str, Sequence[str]] | None = None,
+    eval_config: bool = False,
 ) -> PublishReport:
     """Write the release files of ``workspace`` from its staged build.
 
@@ -141,6 +161,10 @@ def publish(
             with an image within ``threshold`` bits of one of them are dropped.
         threshold: Hamming distance (bits of 64, on pHash and dHash) of a near duplicate.
         force: publish even when ``version`` is older than the version already published.
+        benchmarks: source slug -> its benchmark splits (default: as the builders declare,
+            ``Builder.benchmark_splits``). Their rows stay out of the ``2d``/``3d`` configs and
+            their images decontaminate the training split (``release.benchmarks``).
+        eval_config: also publish the benchmark rows as the ``eval`` config.
 
     Raises:
         ReleaseError: when the version is not semver or older than the published one, nothing
@@ -152,7 +176,7 @@ def publish(
         raise ReleaseError(f"max shard size must be positive, got {max_shard_bytes} bytes")
     if not 0 <= threshold < 64:
         raise UsageError(f"the near-duplicate threshold must be 0..63 bits, got {threshold}")
-    benchmarks = load_benchmarks(decontaminate_against)
+    external = load_benchmarks(decontaminate_against)
     store = Workspace(workspace)
     if not store.staged_files():
         raise ReleaseError(
@@ -168,35 +192,46 @@ def publish(
     _check_unique_ids(rows)
     previous = _previous_manifest(workspace / MANIFEST_NAME)
     check_version_order(version, str(previous["version"]) if previous else None, force=force)
+    held = partition(rows, declared_benchmarks() if benchmarks is None else benchmarks)
+    rows = held.release
+    if not rows and not (eval_config and held.benchmark):
+        raise ReleaseError(
+            f"every staged row of {workspace} belongs to a benchmark split "
+            f"({', '.join(held.names())}); publish with --eval-config to write them"
+        )
     split_of = assign_row_splits(rows, seed=seed, ratios=ratios)
 
-    hashes = hash_rows(rows)
+    hashes = hash_rows([*rows, *held.benchmark])
     duplicates = find_duplicates(rows, hashes, split_of, threshold=threshold)
-    contaminated = decontaminate(rows, hashes, split_of, benchmarks, threshold=threshold)
-    for name, path in write_benchmark_lists(workspace, benchmarks).items():
+    against = [*external, *benchmark_hashes(held.benchmark, hashes)]
+    contaminated = decontaminate(rows, hashes, split_of, against, threshold=threshold)
+    for name, path in write_benchmark_lists(workspace, against).items():
         contaminated.report["benchmarks"][name]["hash_list"] = path
         contaminated.report["benchmarks"][name]["hash_list_sha256"] = sha256_file(workspace / path)
     dropped = {**duplicates.dropped, **contaminated.dropped}
     rows = [row for row in rows if row.id not in dropped]
-    stripped, licenses = annotation_only(rows)
+    evaluation = held.benchmark if eval_config else []
+    eval_ids = {row.id for row in evaluation}
+    stripped, licenses = annotation_only([*rows, *evaluation])
     index = [
         IndexedRow(
             row.id,
-            split_of[row.group_id],
+            EVAL_SPLIT if row.id in eval_ids else split_of[row.group_id],
             hashes[row.id].content_sha256,
             hashes[row.id].image_sha256,
         )
-        for row in sorted(rows, key=lambda r: id_sort_key(r.id))
+        for row in sorted([*rows, *evaluation], key=lambda r: id_sort_key(r.id))
     ]
     old_index = read_row_index(workspace / ROW_INDEX_NAME) if previous else {}
     diff = diff_rows(old_index, {r.id: r for r in index}) if previous else None
 
     staging = store.publish_dir
     shutil.rmtree(staging, ignore_errors=True)
-    infos = [
-        write_shard(plan, staging, annotation_only=stripped)
-        for plan in plan_shards(rows, split_of=split_of, max_shard_bytes=max_shard_bytes)
-    ]
+    plans = plan_shards(rows, split_of=split_of, max_shard_bytes=max_shard_bytes)
+    plans += plan_config_shards(
+        evaluation, config=EVAL_CONFIG, split=EVAL_SPLIT, max_shard_bytes=max_shard_bytes
+    )
+    infos = [write_shard(plan, staging, annotation_only=stripped) for plan in plans]
     removed = _swap_data(staging / "data", workspace / "data")
     shutil.rmtree(staging, ignore_errors=True)
     write_row_index(workspace / ROW_INDEX_NAME, index)
@@ -223,6 +258,10 @@ def publish(
                 "dropped_rows": len(dropped),
             },
             "licenses": licenses,
+            "benchmarks": {
+                name: {"rows": count, "config": EVAL_CONFIG if eval_config else None}
+                for name, count in held.counts().items()
+            },
             "annotation_only": {
                 source: {
                     "rows": entry["annotation_only_rows"],
@@ -264,6 +303,8 @@ def publish(
             for name, entry in contaminated.report["benchmarks"].items()
         },
         annotation_only_rows=len(stripped),
+        benchmark_rows=held.counts(),
+        eval_config=eval_config,
     )
 
 

@@ -99,6 +99,19 @@ def plan_shards(
     return plans
 
 
+def plan_config_shards(
+    rows: Iterable[StagedRow], *, config: str, split: str, max_shard_bytes: int
+) -> list[ShardPlan]:
+    """Shards of rows published as one config and split whatever their dims (the ``eval``
+    config of benchmark rows, ``release.benchmarks``)."""
+    bucket = sorted(rows, key=lambda r: id_sort_key(r.id))
+    groups = _pack(bucket, max_shard_bytes)
+    return [
+        ShardPlan(config=config, split=split, index=i, total=len(groups), rows=tuple(g))
+        for i, g in enumerate(groups)
+    ]
+
+
 def _pack(rows: list[StagedRow], limit: int) -> list[list[StagedRow]]:
     shards: list[list[StagedRow]] = []
     current: list[StagedRow] = []

@@ -34,9 +34,11 @@ ROW_FEATURES = Features(
         "question": Value("string"),
         "options": List(Value("string")),
         "answer": Value("string"),
+        "answer_type": Value("string"),
         "regions": List(
             {"id": Value("string"), "label": Value("string"), "box": List(Value("int32"))}
         ),
+        "grounded": Value("bool"),
         "reasoning": Value("string"),
         "split": Value("string"),
         "group_id": Value("string"),

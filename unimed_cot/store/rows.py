@@ -42,7 +42,9 @@ class RowRecord:
     question: str
     options: tuple[str, ...]
     answer: str
+    answer_type: str  # "closed" or "open"
     regions: tuple[RowRegion, ...]
+    grounded: bool
     reasoning: str
     split: str
     group_id: str
@@ -67,7 +69,9 @@ class RowRecord:
             "question": self.question,
             "options": list(self.options),
             "answer": self.answer,
+            "answer_type": self.answer_type,
             "regions": [{"id": r.id, "label": r.label, "box": list(r.box)} for r in self.regions],
+            "grounded": self.grounded,
             "reasoning": self.reasoning,
             "split": self.split,
             "group_id": self.group_id,

@@ -29,6 +29,7 @@ from huggingface_hub import DatasetCard
 
 from unimed_cot.errors import ReleaseError, UsageError
 from unimed_cot.records import SPLITS
+from unimed_cot.release.benchmarks import EVAL_CONFIG
 from unimed_cot.release.card import DEFAULT_CONFIG
 from unimed_cot.release.manifest import MANIFEST_NAME, check_version, read_manifest
 from unimed_cot.release.rowindex import load_expected_images
@@ -126,7 +127,7 @@ def _check_numbering(names: list[str], report: ValidationReport) -> None:
     for name in names:
         parts = name.split("/")
         match = SHARD_NAME.match(parts[-1]) if len(parts) == 3 else None
-        if match is None or parts[1] not in CONFIGS or match["split"] not in SPLITS:
+        if match is None or parts[1] not in (*CONFIGS, EVAL_CONFIG) or match["split"] not in SPLITS:
             report.add(
                 name, f"not a shard name data/<{'|'.join(CONFIGS)}>/<split>-NNNNN-of-NNNNN.parquet"
             )
@@ -159,7 +160,9 @@ def _check_card(root: Path, report: ValidationReport) -> None:
     infos = data.get("dataset_info") or []
     infos = [infos] if isinstance(infos, dict) else infos
     expected = {c: dict(report.rows_by_config_split.get(c, {})) for c in present}
-    expected[DEFAULT_CONFIG] = dict(sum((Counter(v) for v in expected.values()), Counter()))
+    expected[DEFAULT_CONFIG] = dict(
+        sum((Counter(v) for c, v in expected.items() if c != EVAL_CONFIG), Counter())
+    )
     for info in infos:
         name = info.get("config_name", "default")
         try:

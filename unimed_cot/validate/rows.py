@@ -15,6 +15,7 @@ from PIL import Image
 from pydantic import ValidationError
 
 from unimed_cot.boxes import BoxError, find_boxes, validate_box
+from unimed_cot.release.benchmarks import EVAL_CONFIG
 from unimed_cot.release.shards import SHARD_NAME
 from unimed_cot.schemas import Row
 from unimed_cot.screening.hashing import sha256_bytes
@@ -65,7 +66,8 @@ def check_shard(
             if row_id in ids:
                 report.add(where, f"id is not unique (also in {ids[row_id]})")
             ids.setdefault(row_id, name)
-            groups[str(row.get("group_id"))][str(row.get("split"))] += 1
+            if config != EVAL_CONFIG:  # benchmark rows may share a group with training rows
+                groups[str(row.get("group_id"))][str(row.get("split"))] += 1
             report.rows_by_config_split.setdefault(config, Counter())[split] += 1
     except Exception as error:  # truncated / corrupt Parquet surfaces as many pyarrow error types
         report.add(name, f"not readable as Parquet: {type(error).__name__}: {error}")
@@ -109,7 +111,7 @@ def _check_row(
         )
         report.add(where, f"does not match schemas.Row: {details}")
     dims = row.get("dims")
-    if dims in (2, 3) and config and config_name(int(dims)) != config:
+    if dims in (2, 3) and config and config != EVAL_CONFIG and config_name(int(dims)) != config:
         report.add(where, f"a {dims}D row in the {config} config folder")
     if split and row.get("split") != split:
         report.add(where, f"split is {row.get('split')!r} but the file is a {split} shard")
