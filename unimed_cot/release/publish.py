@@ -39,6 +39,7 @@ from unimed_cot.screening import (
     write_benchmark_lists,
 )
 from unimed_cot.store import Workspace, sha256_file
+from unimed_cot.store.layout import layout_record
 from unimed_cot.store.staged import (
     StagedRow,
     rejection_counts,
@@ -223,6 +224,7 @@ def publish(
                 "dropped_rows": len(dropped),
             },
             "licenses": licenses,
+            "layout": layout_record(),
             "annotation_only": {
                 source: {
                     "rows": entry["annotation_only_rows"],
