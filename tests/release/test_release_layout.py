@@ -157,3 +157,34 @@ def test_published_shards_store_images_once_and_load_as_before(
         raw = ds[split].cast_column("images", datasets.List(datasets.Image(decode=False)))
         for row in raw:
             assert [image["bytes"] for image in row["images"]] == staged[row["id"]]
+
+
+def test_layout_problems_name_what_stores_images_twice(
+    tmp_path: Path, row_factory: RowFactory
+) -> None:
+    table = rows_to_table(_case_rows(row_factory, cases=2, questions=3, dims=3, side=64))
+    good, plain, overflow, split = (tmp_path / f"{n}.parquet" for n in range(4))
+    write_parquet(table, good)
+    pq.write_table(table, plain, use_dictionary=False)
+    # past the limit (checked every write batch) the writer falls back to plain pages
+    pq.write_table(table, overflow, dictionary_pagesize_limit=1024, write_batch_size=2)
+    pq.write_table(table, split, row_group_size=2)  # cases cut across row groups
+    assert layout.layout_problems(good) == []
+    assert layout.layout_problems(plain) == ["row group 0: image bytes are not dictionary-encoded"]
+    (problem,) = layout.layout_problems(overflow)
+    assert "outside the dictionary page" in problem
+    assert layout.layout_problems(split) == [
+        "case alpha/c0 is in row groups 0 and 1",
+        "case alpha/c1 is in row groups 1 and 2",
+    ]
+
+
+def test_validate_flags_a_shard_that_stores_images_per_row(workspace: Path) -> None:
+    from unimed_cot.validate import validate_release
+
+    publish(workspace, version="0.1.0")
+    assert validate_release(workspace).ok
+    name = "data/3d/train-00000-of-00001.parquet"
+    pq.write_table(read_table(workspace / name), workspace / name, use_dictionary=False)
+    problems = [(p.where, p.what) for p in validate_release(workspace).problems]
+    assert (name, "row group 0: image bytes are not dictionary-encoded") in problems

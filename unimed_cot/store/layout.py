@@ -20,11 +20,13 @@ changed.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 ROW_GROUP_BYTES = 100 * 1024 * 1024
 """Bound of a row group, in decoded bytes of its rows (images counted once per row that shows
@@ -38,6 +40,12 @@ Parquet page can hold."""
 
 CONTENT_DEFINED_CHUNKING = True
 """pyarrow's content-defined data page boundaries (its defaults: 256 KiB to 1 MiB chunks)."""
+
+IMAGE_BYTES = "images.list.element.bytes"
+"""The Parquet leaf that holds the PNG bytes."""
+
+_INDEX_BYTES = 8  # generous bytes per value of a dictionary index page (RLE/bit-packed)
+_INDEX_SLACK = 64 * 1024  # page headers
 
 TEXT_COLUMNS = ("id", "question", "answer", "reasoning", "modality", "window", "question_type")
 """The text columns counted in a row's size (the others are small and fixed)."""
@@ -125,6 +133,44 @@ def row_groups(ids: Sequence[str], nbytes: Sequence[int], limit: int | None = No
     if stop > start:
         groups.append(range(start, stop))
     return groups
+
+
+def layout_problems(path: Path) -> list[str]:
+    """Where a written file departs from this layout (empty when it follows it).
+
+    A case's rows in two row groups, an image bytes column chunk without a dictionary page, or
+    one whose data pages hold image bytes (the dictionary overflowed and fell back to plain
+    pages: past ``_INDEX_BYTES`` per value, more than dictionary indices).
+
+    Raises:
+        OSError, pyarrow.ArrowException: when ``path`` is not readable Parquet.
+    """
+    handle = pq.ParquetFile(path)
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    for g in range(handle.metadata.num_row_groups):
+        group = handle.metadata.row_group(g)
+        for i in range(group.num_columns):
+            chunk = group.column(i)
+            if chunk.path_in_schema != IMAGE_BYTES:
+                continue
+            if not chunk.has_dictionary_page or chunk.dictionary_page_offset is None:
+                problems.append(f"row group {g}: image bytes are not dictionary-encoded")
+                continue
+            dictionary = chunk.data_page_offset - chunk.dictionary_page_offset
+            outside = chunk.total_compressed_size - dictionary
+            if outside > _INDEX_BYTES * chunk.num_values + _INDEX_SLACK:
+                problems.append(
+                    f"row group {g}: {outside} bytes of image data outside the dictionary page "
+                    f"(it overflowed; images are stored more than once)"
+                )
+        for case in dict.fromkeys(
+            case_of(i) for i in handle.read_row_group(g, ["id"])["id"].to_pylist()
+        ):
+            if case in seen and seen[case] != g:
+                problems.append(f"case {case} is in row groups {seen[case]} and {g}")
+            seen.setdefault(case, g)
+    return problems
 
 
 def layout_record() -> dict[str, Any]:
