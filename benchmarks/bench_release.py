@@ -6,7 +6,8 @@ Builds two phantom workspaces (``--cases-2d``/``--cases-3d`` and ``--scale`` tim
    per row group: ``unimed_cot.store.layout``) and the same tables rewritten with the writer of
    2215b18 (image bytes PLAIN, fixed-count row groups), each over the distinct image bytes the
    shards hold (images compared by sha256), per config;
-2. memory: ``publish`` of each workspace in a fresh process, peak RSS (``ru_maxrss``) next to the
+2. memory: ``publish`` of each workspace in a fresh process, peak RSS (``VmHWM``: ``ru_maxrss``
+   of a child counts its parent's peak) next to the
    rows, the largest shard and its decoded size; the row group bound is lowered to
    ``--row-group-mb`` in that process so that the phantom's few MB span many row groups, as a
    real release's GB span many 100 MB ones;
@@ -48,21 +49,22 @@ from unimed_cot.store.layout import (
 
 _IMAGE_LEAVES = ("images.list.element.bytes", "images.list.element.path")
 
-_PUBLISH = """
-import json, resource, sys, time
+_PUBLISH = r"""
+import json, re, sys, time
 from pathlib import Path
 from unimed_cot.store import layout
 layout.ROW_GROUP_BYTES = int(sys.argv[2])
 from unimed_cot.release.publish import publish
 start = time.perf_counter()
 report = publish(Path(sys.argv[1]), version=sys.argv[3], max_shard_bytes=int(sys.argv[4]))
-print(json.dumps({"seconds": time.perf_counter() - start,
-                  "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+hwm = re.search(r"VmHWM:\s+(\d+) kB", Path("/proc/self/status").read_text())
+print(json.dumps({"seconds": time.perf_counter() - start, "rss": int(hwm[1]) * 1024}))
 """
-_IMPORTS = """
-import resource
+_IMPORTS = r"""
+import re
+from pathlib import Path
 from unimed_cot.release.publish import publish
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+print(int(re.search(r"VmHWM:\s+(\d+) kB", Path("/proc/self/status").read_text())[1]) * 1024)
 """
 
 
