@@ -137,7 +137,8 @@ def publish(
         version: semantic version of this release (``0.1.0``).
         seed: seed of the group-wise split.
         ratios: (train, validation, test) fractions of groups per (source, dims) stratum.
-        max_shard_bytes: upper bound of one shard (encoded images and text).
+        max_shard_bytes: upper bound of one shard (what it stores: each distinct image of a
+            case once, plus the text; see ``shards``).
         decontaminate_against: folders of benchmark images or hash list files; training rows
             with an image within ``threshold`` bits of one of them are dropped.
         threshold: Hamming distance (bits of 64, on pHash and dHash) of a near duplicate.
