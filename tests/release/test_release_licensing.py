@@ -102,6 +102,10 @@ def test_annotation_only_cases_round_trip_through_hydrate(phantom_copy: Path) ->
         if row["id"].startswith("phantom/phantom3d-0000/")
     }
     assert len(windows) > 1  # the CT case's questions see it under several windows
+    with_pixels = {
+        p.relative_to(phantom_copy).as_posix(): sha256_file(p)
+        for p in sorted((phantom_copy / "data").rglob("*.parquet"))
+    }
     publish(phantom_copy, version="0.2.0")
     stripped = _images_by_id(phantom_copy)
     assert {i for i, v in stripped.items() if not v} == set(_of_cases(published))
@@ -117,6 +121,10 @@ def test_annotation_only_cases_round_trip_through_hydrate(phantom_copy: Path) ->
     manifest = json.loads((phantom_copy / "manifest.json").read_text())
     for shard in manifest["shards"]:  # the manifest follows the rewritten shards
         assert sha256_file(phantom_copy / shard["path"]) == shard["sha256"]
+    # Hydrated shards keep the layout (validate checks it) and are the very shards that were
+    # published with pixels: same rows, same row groups, same bytes.
+    assert validate_release(phantom_copy).ok
+    assert {s["path"]: s["sha256"] for s in manifest["shards"]} == with_pixels
 
 
 def test_hydrate_refuses_other_pixels_and_wrong_sources(phantom_copy: Path, tmp_path: Path) -> None:

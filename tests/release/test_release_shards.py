@@ -11,9 +11,17 @@ from unimed_cot.store.features import read_table
 from unimed_cot.store.staged import StagedRow, scan_staged
 
 
-def _row(i: int, *, dims: int = 2, nbytes: int = 100, group: str = "g") -> StagedRow:
+def _row(
+    i: int,
+    *,
+    dims: int = 2,
+    nbytes: int = 100,
+    group: str = "g",
+    case: str | None = None,
+    stored: int | None = None,
+) -> StagedRow:
     return StagedRow(
-        id=f"src/case/{i}",
+        id=f"src/{case or f'case{i}'}/{i}",
         source="src",
         dims=dims,
         official_split="",
@@ -26,6 +34,7 @@ def _row(i: int, *, dims: int = 2, nbytes: int = 100, group: str = "g") -> Stage
         file=Path("x.parquet"),
         index=i,
         nbytes=nbytes,
+        stored_nbytes=stored,
     )
 
 
@@ -39,17 +48,35 @@ def test_shards_are_bounded_named_and_ordered() -> None:
     plans = plan_shards(reversed(rows), split_of={"g": "train"}, max_shard_bytes=350)
     assert [p.path for p in plans] == [f"data/2d/train-0000{i}-of-00004.parquet" for i in range(4)]
     assert [len(p.rows) for p in plans] == [3, 3, 3, 1]
-    assert [r.id for p in plans for r in p.rows] == [f"src/case/{i}" for i in range(10)]
+    assert [r.id for p in plans for r in p.rows] == [f"src/case{i}/{i}" for i in range(10)]
 
 
-def test_a_row_larger_than_the_bound_gets_its_own_shard() -> None:
+def test_a_case_larger_than_the_bound_gets_its_own_shard() -> None:
     rows = [_row(0), _row(1, nbytes=10_000), _row(2)]
     plans = plan_shards(rows, split_of={"g": "test"}, max_shard_bytes=500)
     assert [[r.id for r in p.rows] for p in plans] == [
-        ["src/case/0"],
-        ["src/case/1"],
-        ["src/case/2"],
+        ["src/case0/0"],
+        ["src/case1/1"],
+        ["src/case2/2"],
     ]
+
+
+def test_a_case_is_never_split_and_is_measured_by_what_the_shard_stores() -> None:
+    # Three cases of four questions showing one 1000-byte image (100 bytes of text each):
+    # 4400 bytes decoded, 1400 stored (the image once). A bound of 3000 holds two cases.
+    rows = [
+        _row(4 * c + q, case=f"c{c}", nbytes=1100, stored=1100 if q == 0 else 100)
+        for c in range(3)
+        for q in range(4)
+    ]
+    plans = plan_shards(rows, split_of={"g": "train"}, max_shard_bytes=3000)
+    assert [[r.id.split("/")[1] for r in p.rows] for p in plans] == [
+        ["c0"] * 4 + ["c1"] * 4,
+        ["c2"] * 4,
+    ]
+    # Measured on decoded bytes instead, every case would have needed a shard of its own.
+    plain = [_row(r.index, case=r.id.split("/")[1], nbytes=1100) for r in rows]
+    assert len(plan_shards(plain, split_of={"g": "train"}, max_shard_bytes=3000)) == 3
 
 
 def test_configs_and_splits_are_separate_and_empty_splits_have_no_shard() -> None:

@@ -39,6 +39,7 @@ from unimed_cot.screening import (
     write_benchmark_lists,
 )
 from unimed_cot.store import Workspace, sha256_file
+from unimed_cot.store.layout import layout_record
 from unimed_cot.store.staged import (
     StagedRow,
     rejection_counts,
@@ -156,7 +157,8 @@ def publish(
         version: semantic version of this release (``0.1.0``).
         seed: seed of the group-wise split.
         ratios: (train, validation, test) fractions of groups per (source, dims) stratum.
-        max_shard_bytes: upper bound of one shard (encoded images and text).
+        max_shard_bytes: upper bound of one shard (what it stores: each distinct image of a
+            case once, plus the text; see ``shards``).
         decontaminate_against: folders of benchmark images or hash list files; training rows
             with an image within ``threshold`` bits of one of them are dropped.
         threshold: Hamming distance (bits of 64, on pHash and dHash) of a near duplicate.
@@ -262,6 +264,7 @@ def publish(
                 name: {"rows": count, "config": EVAL_CONFIG if eval_config else None}
                 for name, count in held.counts().items()
             },
+            "layout": layout_record(),
             "annotation_only": {
                 source: {
                     "rows": entry["annotation_only_rows"],

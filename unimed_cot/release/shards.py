@@ -1,18 +1,22 @@
 """Sharding: rows of one config and split -> ``data/<config>/<split>-NNNNN-of-NNNNN.parquet``.
 
 The names are those ``datasets.push_to_hub`` writes, so the Hub's viewer and ``load_dataset``
-see a standard layout. Rows are ordered by id (numerically on the question index) and packed
-greedily into shards bounded by ``max_shard_bytes``, measured on the encoded images and text
-before compression: zstd only shrinks the text and PNG bytes are stored as they are, so a file
-stays within the bound up to Parquet's small per-page overhead. A row larger than the bound gets
-a shard of its own. An empty split gets no file.
+see a standard layout. Rows are ordered by id (numerically on the question index); whole cases
+are packed greedily into shards bounded by ``max_shard_bytes``, measured on what the file stores:
+each distinct image of a case once (``store.layout``: dictionary-encoded image bytes, a case in
+one row group) plus its text before compression. zstd only shrinks the text and PNG bytes are
+stored as they are, so a file stays within the bound up to Parquet's small per-page overhead. A
+case larger than the bound gets a shard of its own. An empty split gets no file.
+
+A shard is written one row group at a time (``store.layout.row_groups``: whole cases, bounded in
+decoded bytes), so publishing holds one row group in memory whatever the shard size.
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +25,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from unimed_cot.records import SPLITS
-from unimed_cot.store.features import ROW_SCHEMA, read_table, write_parquet
+from unimed_cot.store.features import ROW_SCHEMA, open_parquet, read_table
 from unimed_cot.store.files import sha256_file
+from unimed_cot.store.layout import row_groups
 from unimed_cot.store.staged import StagedRow
 
 CONFIGS: tuple[str, ...] = ("2d", "3d")
@@ -113,18 +118,11 @@ def plan_config_shards(
 
 
 def _pack(rows: list[StagedRow], limit: int) -> list[list[StagedRow]]:
-    shards: list[list[StagedRow]] = []
-    current: list[StagedRow] = []
-    size = 0
-    for row in rows:
-        if current and size + row.nbytes > limit:
-            shards.append(current)
-            current, size = [], 0
-        current.append(row)
-        size += row.nbytes
-    if current:
-        shards.append(current)
-    return shards
+    """Whole cases (consecutive rows of one case) packed greedily up to ``limit`` stored bytes."""
+    return [
+        rows[group.start : group.stop]
+        for group in row_groups([r.id for r in rows], [r.stored for r in rows], limit)
+    ]
 
 
 def strip_images(table: pa.Table, ids: AbstractSet[str]) -> pa.Table:
@@ -141,28 +139,41 @@ def write_shard(
 ) -> ShardInfo:
     """Copy the planned rows out of the staged files into ``root / plan.path``, split set.
 
-    Each staged file is read once per shard that needs it; only one shard's rows are in memory.
-    Rows whose id is in ``annotation_only`` are written without their images.
+    One row group at a time: its rows are read from the staged files that hold them, ordered by
+    id and written; only that row group is in memory. Rows whose id is in ``annotation_only``
+    are written without their images.
     """
-    by_file: dict[Path, list[int]] = defaultdict(list)
-    for row in plan.rows:
-        by_file[row.file].append(row.index)
-    parts = [read_table(path).take(sorted(indices)) for path, indices in sorted(by_file.items())]
-    table = pa.concat_tables(parts) if parts else ROW_SCHEMA.empty_table()
-    ids = table.column("id").to_pylist()
-    order = sorted(range(len(ids)), key=lambda i: id_sort_key(ids[i]))
-    table = table.take(order)
-    split_column = pa.array([plan.split] * table.num_rows, type=pa.string())
-    table = table.set_column(table.schema.get_field_index("split"), "split", split_column)
-    if annotation_only and any(i in annotation_only for i in ids):
-        table = strip_images(table, annotation_only)
     target = root / plan.path
-    write_parquet(table, target)
+    groups = row_groups([r.id for r in plan.rows], [r.nbytes for r in plan.rows])
+    with open_parquet(target) as writer:
+        for group in groups:
+            writer.write(
+                _row_group(plan.rows[group.start : group.stop], plan.split, annotation_only)
+            )
     return ShardInfo(
         path=plan.path,
         config=plan.config,
         split=plan.split,
         sha256=sha256_file(target),
         bytes=target.stat().st_size,
-        rows=table.num_rows,
+        rows=writer.rows,
     )
+
+
+def _row_group(
+    rows: Sequence[StagedRow], split: str, annotation_only: AbstractSet[str]
+) -> pa.Table:
+    """The table of ``rows`` read from their staged files, in id order, ``split`` set."""
+    by_file: dict[Path, list[int]] = defaultdict(list)
+    for row in rows:
+        by_file[row.file].append(row.index)
+    parts = [read_table(path).take(sorted(indices)) for path, indices in sorted(by_file.items())]
+    table = pa.concat_tables(parts) if parts else ROW_SCHEMA.empty_table()
+    ids = table.column("id").to_pylist()
+    order = sorted(range(len(ids)), key=lambda i: id_sort_key(ids[i]))
+    table = table.take(order)
+    split_column = pa.array([split] * table.num_rows, type=pa.string())
+    table = table.set_column(table.schema.get_field_index("split"), "split", split_column)
+    if annotation_only and any(i in annotation_only for i in ids):
+        table = strip_images(table, annotation_only)
+    return table

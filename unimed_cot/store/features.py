@@ -9,7 +9,8 @@ reach a model through one interface: a list of images.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import pyarrow.parquet as pq
 from datasets import Features, Image, List, Value
 
 from .files import atomic_path
+from .layout import CONTENT_DEFINED_CHUNKING, DICTIONARY_PAGE_LIMIT, row_groups, row_nbytes
 
 ROW_FEATURES = Features(
     {
@@ -56,13 +58,10 @@ ROW_SCHEMA: pa.Schema = ROW_FEATURES.arrow_schema
 COLUMNS: tuple[str, ...] = tuple(ROW_FEATURES)
 
 # Leaves of the image column. PNG bytes are already compressed: they are stored as-is (as
-# `datasets` does for embedded media), so re-publishing unchanged images yields identical pages
-# that the Hub's chunk-level dedup does not upload again. Every other column gets zstd.
+# `datasets` does for embedded media), dictionary-encoded so that a row group holds each distinct
+# image once (see `layout`). Every other column gets zstd.
 _IMAGE_LEAVES = ("images.list.element.bytes", "images.list.element.path")
 _ZSTD_LEVEL = 9
-# Same target as `datasets`: row groups of at most ~100 MB, so that reading one row (the dataset
-# viewer, random access) does not read a whole 500 MB shard.
-_ROW_GROUP_BYTES = 100 * 1024 * 1024
 
 
 def rows_to_table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
@@ -126,49 +125,80 @@ def read_table(path: Path) -> pa.Table:
     return table
 
 
-def write_parquet(
-    table: pa.Table, path: Path, *, extra_metadata: Mapping[str, str] | None = None
-) -> None:
-    """Write a row table as Parquet: deterministic bytes, atomic, zstd, features in the metadata.
+class RowGroupWriter:
+    """Writes row tables into one open Parquet file, one row group per ``write`` call."""
 
-    The same table always gives the same bytes with the same pyarrow version: no timestamps,
-    fixed row groups and column options, content-defined page boundaries. ``extra_metadata``
-    adds schema metadata keys (a staged case's terms); shards are written without any.
+    def __init__(self, writer: pq.ParquetWriter) -> None:
+        self._writer = writer
+        self.rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        """Append ``table`` (the row schema) as one row group; an empty table writes nothing."""
+        if table.num_rows == 0:
+            return
+        if not table.schema.equals(ROW_SCHEMA, check_metadata=False):
+            table = table.cast(ROW_SCHEMA)
+        self._writer.write_table(table, row_group_size=table.num_rows)
+        self.rows += table.num_rows
+
+
+@contextlib.contextmanager
+def open_parquet(
+    path: Path, *, extra_metadata: Mapping[str, str] | None = None
+) -> Iterator[RowGroupWriter]:
+    """Open ``path`` for writing row groups: atomic, deterministic, the project's column options.
+
+    The file appears at ``path`` only when the block ends without an exception. The same row
+    groups always give the same bytes with the same pyarrow version: no timestamps, fixed column
+    options, content-defined page boundaries. ``extra_metadata`` adds schema metadata keys (a
+    staged case's terms); shards are written without any.
     """
-    if not table.schema.equals(ROW_SCHEMA):
-        table = table.cast(ROW_SCHEMA)
     # The features declaration travels in the schema metadata; always write exactly ours.
     metadata = dict(ROW_SCHEMA.metadata or {})
     metadata.update({k.encode(): v.encode() for k, v in (extra_metadata or {}).items()})
-    table = table.replace_schema_metadata(metadata)
+    schema = ROW_SCHEMA.with_metadata(metadata)
     leaves = _leaves(ROW_SCHEMA)
     with atomic_path(path) as tmp:
-        pq.write_table(
-            table,
+        writer = pq.ParquetWriter(
             tmp,
-            row_group_size=_row_group_size(table),
+            schema,
             compression={leaf: _compression(leaf) for leaf in leaves},
             compression_level={
                 leaf: _ZSTD_LEVEL for leaf in leaves if _compression(leaf) == "zstd"
             },
-            use_dictionary=[leaf for leaf in leaves if leaf not in _IMAGE_LEAVES],
-            column_encoding={leaf: "PLAIN" for leaf in _IMAGE_LEAVES},
+            # Every column is dictionary-encoded; for the image bytes that is what stores a
+            # repeated image once per row group, given a dictionary page as large as its images.
+            use_dictionary=True,
+            dictionary_pagesize_limit=DICTIONARY_PAGE_LIMIT,
             # min/max statistics of image bytes are useless and would copy image heads into
             # the footer and the page index.
             write_statistics=[leaf for leaf in leaves if leaf not in _IMAGE_LEAVES],
-            use_content_defined_chunking=True,
+            use_content_defined_chunking=CONTENT_DEFINED_CHUNKING,
             write_page_index=True,
         )
+        try:
+            yield RowGroupWriter(writer)
+        finally:
+            writer.close()
+
+
+def write_parquet(
+    table: pa.Table, path: Path, *, extra_metadata: Mapping[str, str] | None = None
+) -> None:
+    """Write a row table as Parquet: atomic, deterministic, each case's images stored once.
+
+    Row groups hold whole cases (consecutive rows of one case, see ``layout.row_groups``);
+    options as in ``open_parquet``.
+    """
+    sizes = row_nbytes(table).tolist()
+    ids = table.column("id").to_pylist()
+    with open_parquet(path, extra_metadata=extra_metadata) as writer:
+        for group in row_groups(ids, sizes):
+            writer.write(table.slice(group.start, len(group)))
 
 
 def _compression(leaf: str) -> str:
     return "none" if leaf in _IMAGE_LEAVES else "zstd"
-
-
-def _row_group_size(table: pa.Table) -> int:
-    if table.num_rows == 0 or table.nbytes == 0:
-        return max(1, table.num_rows)
-    return max(1, table.num_rows * _ROW_GROUP_BYTES // table.nbytes)
 
 
 def _leaves(schema: pa.Schema) -> list[str]:

@@ -15,18 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from unimed_cot.errors import ReleaseError
 from unimed_cot.records import Terms
 
 from .features import read_table
 from .files import sha256_file
+from .layout import repeated_image_nbytes, row_nbytes
 from .workspace import Workspace, staged_terms
-
-_TEXT_COLUMNS = ("id", "question", "answer", "reasoning", "modality", "window", "question_type")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +42,16 @@ class StagedRow:
     pipeline_version: str
     file: Path
     index: int  # row index inside ``file``
-    nbytes: int  # encoded images + text, the measure shards are bounded by
+    nbytes: int  # encoded images + text, decoded: what the row weighs in memory
     terms: Terms | None = (
         None  # what the case's staged file records; None if staged by other tooling
     )
+    stored_nbytes: int | None = None  # nbytes, less images an earlier row of the file shows
+
+    @property
+    def stored(self) -> int:
+        """What the row adds to a shard in which each image is stored once (``layout``)."""
+        return self.nbytes if self.stored_nbytes is None else self.stored_nbytes
 
     @property
     def config(self) -> str:
@@ -79,7 +82,8 @@ def scan_staged(workspace: Path) -> list[StagedRow]:
             terms = staged_terms(table.schema.metadata)
         except ValueError as error:
             raise ReleaseError(f"staged file {path}: {error}") from error
-        sizes = _row_sizes(table)
+        sizes = row_nbytes(table)
+        stored = sizes - repeated_image_nbytes(table)
         light = table.drop_columns(["images"]).to_pylist()
         for index, row in enumerate(light):
             rows.append(
@@ -98,26 +102,10 @@ def scan_staged(workspace: Path) -> list[StagedRow]:
                     index=index,
                     nbytes=int(sizes[index]),
                     terms=terms,
+                    stored_nbytes=int(stored[index]),
                 )
             )
     return rows
-
-
-def _row_sizes(table: pa.Table) -> np.ndarray:
-    """Bytes of the encoded images and main text of each row (vectorized, no Python copies)."""
-    n = table.num_rows
-    total = np.zeros(n, dtype=np.int64)
-    if n == 0:
-        return total
-    images = table.column("images").combine_chunks()
-    flat = pc.list_flatten(images)
-    if len(flat):
-        parents = pc.list_parent_indices(images).to_numpy()
-        lengths = pc.binary_length(flat.field("bytes")).fill_null(0).to_numpy()
-        total += np.bincount(parents, weights=lengths, minlength=n).astype(np.int64)
-    for name in _TEXT_COLUMNS:
-        total += pc.binary_length(table.column(name)).fill_null(0).to_numpy(zero_copy_only=False)
-    return total
 
 
 def rejection_counts(workspace: Path) -> Counter[tuple[str, str, str]]:

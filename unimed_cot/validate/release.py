@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from datasets import Features
 from huggingface_hub import DatasetCard
 
@@ -36,6 +37,7 @@ from unimed_cot.release.rowindex import load_expected_images
 from unimed_cot.release.shards import CONFIGS, SHARD_NAME
 from unimed_cot.screening import DEFAULT_THRESHOLD, ImageHash, read_hash_list
 from unimed_cot.store import ROW_FEATURES, sha256_file
+from unimed_cot.store.layout import layout_problems
 
 from .report import ValidationReport
 from .rows import check_shard
@@ -77,6 +79,8 @@ def validate_release(
     for name in on_disk:
         report.shards += 1
         check_shard(path, name, listed.get(name), report, ids=ids, groups=groups)
+    if manifest is not None and manifest.get("layout"):
+        _check_layout(path, on_disk, report)
     for group, splits in sorted(groups.items()):
         if len(splits) > 1:
             spread = ", ".join(f"{s} ({n} rows)" for s, n in sorted(splits.items()))
@@ -109,6 +113,17 @@ def _benchmark_hashes(
         except UsageError as error:
             report.add(str(listed), f"benchmark hash list unreadable: {error}")
     return found
+
+
+def _check_layout(path: Path, names: list[str], report: ValidationReport) -> None:
+    """Shards of a release whose manifest records the layout follow it (``store.layout``)."""
+    for name in names:
+        try:
+            problems = layout_problems(path / name)
+        except (OSError, pa.ArrowException):  # unreadable: reported once, by check_shard
+            continue
+        for problem in problems:
+            report.add(name, problem)
 
 
 def _load_manifest(path: Path, report: ValidationReport) -> dict[str, Any] | None:
