@@ -1,10 +1,12 @@
 """The release README: YAML header from ``huggingface_hub`` + ``datasets``, prose from a template.
 
 The header is built with the libraries the Hub itself uses, so it is what ``push_to_hub`` would
-write: ``MetadataConfigs`` for ``configs`` (``all`` is the default and covers both dims folders)
-and ``DatasetInfosDict`` for ``dataset_info`` (features per config as ``Features._to_yaml_list``
-writes them, e.g. ``list: image``, and split row counts, which ``load_dataset`` verifies). The
-prose is ``dataset_card.md`` rendered with Jinja2 ``StrictUndefined``, from the manifest alone.
+write: ``MetadataConfigs`` for ``configs`` (``all`` is the default and covers both dims folders;
+each carries the content identity of ``identity`` as its ``description``, so ``load_dataset``'s
+cache follows the rows) and ``DatasetInfosDict`` for ``dataset_info`` (features per config as
+``Features._to_yaml_list`` writes them, e.g. ``list: image``, and split row counts, which
+``load_dataset`` verifies). The prose is ``dataset_card.md`` rendered with Jinja2
+``StrictUndefined``, from the manifest alone.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from unimed_cot.store.features import ROW_FEATURES
 from unimed_cot.store.files import write_text_atomic
 from unimed_cot.store.staged import zero_usage
 
+from .identity import config_description
 from .shards import CONFIGS
 
 PRETTY_NAME = "UniMed-CoT"
@@ -102,6 +105,7 @@ def build_card_data(
         splits = _split_sizes(manifest, scope)
         configs[name] = {
             "data_files": [{"split": s, "path": f"data/{folder}/{s}-*.parquet"} for s in splits],
+            "description": config_description(manifest, scope),
             **({"default": True} if name == DEFAULT_CONFIG else {}),
         }
         split_dict = SplitDict()

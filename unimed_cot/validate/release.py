@@ -10,9 +10,9 @@ region boxes; ids are unique; no group is in two splits; no near-duplicate image
 splits and no training row matches a benchmark the release was decontaminated against
 (``audit``, from the hash lists in ``decontamination/``); answer letters are balanced per config
 (a warning); the card's YAML parses, declares the configs and features, and its split sizes
-match the shards. With a ``rows.tsv`` (``rowindex``), every image's sha256 matches the one
-recorded at publish, and a row without images is accepted only from a source published
-annotation-only.
+match the shards, and each config's content identity names the manifest's shards. With a
+``rows.tsv`` (``rowindex``), every image's sha256 matches the one recorded at publish, and a row
+without images is accepted only from a source published annotation-only.
 
 Bad data never raises: every finding is a ``Problem`` in the report.
 """
@@ -30,6 +30,7 @@ from huggingface_hub import DatasetCard
 from unimed_cot.errors import ReleaseError, UsageError
 from unimed_cot.records import SPLITS
 from unimed_cot.release.card import DEFAULT_CONFIG
+from unimed_cot.release.identity import IDENTITY_PREFIX, config_description
 from unimed_cot.release.manifest import MANIFEST_NAME, check_version, read_manifest
 from unimed_cot.release.rowindex import load_expected_images
 from unimed_cot.release.shards import CONFIGS, SHARD_NAME
@@ -84,7 +85,7 @@ def validate_release(
     threshold = (screening.get("duplicates") or {}).get("threshold_bits", DEFAULT_THRESHOLD)
     kept = _benchmark_hashes(path, screening, report)
     report.audit.finish(report, threshold=int(threshold), benchmarks={**kept, **(benchmarks or {})})
-    _check_card(path, report)
+    _check_card(path, report, manifest)
     return report
 
 
@@ -141,7 +142,38 @@ def _check_numbering(names: list[str], report: ValidationReport) -> None:
             )
 
 
-def _check_card(root: Path, report: ValidationReport) -> None:
+def _check_identity(
+    name: str,
+    config: Mapping[str, Any],
+    present: Sequence[str],
+    manifest: Mapping[str, Any],
+    report: ValidationReport,
+) -> None:
+    """The config's content identity (``release.identity``) names the shards as they are on disk
+    (a wrong checksum in the manifest is reported once, by the shard check)."""
+    declared = config.get("description")
+    shards = [
+        {**s, "sha256": report.shard_sha256.get(str(s["path"]), s["sha256"])}
+        for s in manifest["shards"]
+    ]
+    scope = present if name == DEFAULT_CONFIG else [name]
+    expected = config_description({"shards": shards}, scope)
+    if not declared or not str(declared).startswith(IDENTITY_PREFIX):
+        report.warn(
+            "README.md",
+            f"config {name!r} has no content identity (published before releases carried one): "
+            f"load_dataset may serve rows cached from another release of the same folder name; "
+            f"publish again, or load with download_mode='force_redownload'",
+        )
+    elif declared != expected:
+        report.add(
+            "README.md",
+            f"config {name!r}: content identity differs from the shards (changed after publish?); "
+            f"load_dataset would key its cache on other rows",
+        )
+
+
+def _check_card(root: Path, report: ValidationReport, manifest: Mapping[str, Any] | None) -> None:
     path = root / "README.md"
     if not path.is_file():
         report.add("README.md", "missing (the dataset card)")
@@ -156,6 +188,8 @@ def _check_card(root: Path, report: ValidationReport) -> None:
     for name in [*present, DEFAULT_CONFIG]:
         if name not in configs:
             report.add("README.md", f"configs has no {name!r} config")
+        elif manifest is not None:
+            _check_identity(name, configs[name], present, manifest, report)
     infos = data.get("dataset_info") or []
     infos = [infos] if isinstance(infos, dict) else infos
     expected = {c: dict(report.rows_by_config_split.get(c, {})) for c in present}
