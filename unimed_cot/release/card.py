@@ -30,6 +30,7 @@ from unimed_cot.store.staged import zero_usage
 
 from .identity import config_description
 from .shards import CONFIGS
+from .statistics import card_context as stats_context
 
 PRETTY_NAME = "UniMed-CoT"
 DEFAULT_CONFIG = "all"
@@ -224,6 +225,7 @@ def _context(manifest: Mapping[str, Any], *, pretty_name: str) -> dict[str, Any]
             for reason, count in sorted(reasons.items())
         ],
         **_screening_context(manifest),
+        **stats_context(manifest),
         "license_summary": licenses[0] if len(licenses) == 1 else "per source (see below)",
         "license_note": (
             f"All rows come from sources under {licenses[0]}."

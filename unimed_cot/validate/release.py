@@ -9,10 +9,11 @@ reasoning lies inside its image and slice range and the boxes in the text are ex
 region boxes; ids are unique; no group is in two splits; no near-duplicate images link two
 splits and no training row matches a benchmark the release was decontaminated against
 (``audit``, from the hash lists in ``decontamination/``); answer letters are balanced per config
-(a warning); the card's YAML parses, declares the configs and features, and its split sizes
-match the shards, and each config's content identity names the manifest's shards. With a
-``rows.tsv`` (``rowindex``), every image's sha256 matches the one recorded at publish, and a row
-without images is accepted only from a source published annotation-only.
+(a warning); per source and family, the answer priors are within ``stats.Tolerance`` and no
+option set holds aliases (``priors``); the card's YAML parses, declares the configs and
+features, its split sizes match the shards, and each config's content identity names the
+shards. With a ``rows.tsv`` (``rowindex``), every image's sha256 matches the one recorded at
+publish, and a row without images is accepted only from a source published annotation-only.
 
 Bad data never raises: every finding is a ``Problem`` in the report.
 """
@@ -35,19 +36,28 @@ from unimed_cot.release.manifest import MANIFEST_NAME, check_version, read_manif
 from unimed_cot.release.rowindex import load_expected_images
 from unimed_cot.release.shards import CONFIGS, SHARD_NAME
 from unimed_cot.screening import DEFAULT_THRESHOLD, ImageHash, read_hash_list
+from unimed_cot.stats import Tolerance
 from unimed_cot.store import ROW_FEATURES, sha256_file
 
+from .priors import check_priors
 from .report import ValidationReport
 from .rows import check_shard
 
 
 def validate_release(
-    path: Path, *, benchmarks: Mapping[str, Sequence[ImageHash]] | None = None
+    path: Path,
+    *,
+    benchmarks: Mapping[str, Sequence[ImageHash]] | None = None,
+    allow_skew: bool = False,
+    allow_aliases: bool = False,
+    tolerance: Tolerance | None = None,
 ) -> ValidationReport:
     """Check the release folder ``path`` and collect every problem (never raises on bad data).
 
     ``benchmarks`` (name -> image hashes) are checked against the training split on top of
-    the benchmarks whose hash lists the release keeps.
+    the benchmarks whose hash lists the release keeps. Answer priors beyond ``tolerance`` (the
+    default ``stats.Tolerance``) and option sets holding aliases are problems, or warnings with
+    ``allow_skew`` / ``allow_aliases``.
     """
     report = ValidationReport(release=path)
     if not path.is_dir():
@@ -86,6 +96,14 @@ def validate_release(
     kept = _benchmark_hashes(path, screening, report)
     report.audit.finish(report, threshold=int(threshold), benchmarks={**kept, **(benchmarks or {})})
     _check_card(path, report, manifest)
+    if on_disk:
+        check_priors(
+            path,
+            report,
+            tolerance=tolerance,
+            allow_skew=allow_skew,
+            allow_aliases=allow_aliases,
+        )
     return report
 
 
