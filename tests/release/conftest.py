@@ -50,7 +50,9 @@ def make_row(
             "plane": "axial",
             "spacing_mm": [1.0, 1.0, 2.5],
         }
-    reasoning = f"<think>The lesion R1 {render_box(box)} is in the left lobe.</think>B. left"
+    # The answer alternates by case, so each family's letters are balanced as validate expects.
+    side, answer = ("right", "A. right") if seed % 2 else ("left", "B. left")
+    reasoning = f"<think>The lesion R1 {render_box(box)} is in the {side} lobe.</think>{answer}"
     return {
         "id": f"{source}/{case}/{question}",
         "source": source,
@@ -62,7 +64,7 @@ def make_row(
         "question_type": "spatial_localization" if question % 2 else "lesion_analysis",
         "question": f"Where is the lesion in {case}?",
         "options": ["right", "left"],
-        "answer": "B. left",
+        "answer": answer,
         "answer_type": "closed",
         "regions": [{"id": "R1", "label": "lesion", "box": box}],
         "grounded": True,

@@ -36,21 +36,40 @@ def test_a_planted_cross_split_duplicate_is_caught(workspace: Path) -> None:
     assert "train and test" in leaks[0].what or "test and train" in leaks[0].what
 
 
+def _answer_b_everywhere(workspace: Path) -> None:
+    """Restage every 2D row with the answer "B. left" (the fixture alternates answers by case)."""
+    for staged in sorted((workspace / ".build" / "staged" / "alpha").glob("*.parquet")):
+        rows = table_to_rows(read_table(staged))
+        for row in rows:
+            row["answer"] = "B. left"
+            row["reasoning"] = row["reasoning"].rsplit("</think>", 1)[0] + "</think>B. left"
+        write_parquet(rows_to_table(rows), staged)
+
+
 def test_unbalanced_answers_warn_and_the_json_report_lists_them(
     make_workspace: Callable[..., Path], tmp_path: Path
 ) -> None:
-    workspace = make_workspace(groups_2d=15, questions=2)  # 60 2D rows, every answer "B"
+    workspace = make_workspace(groups_2d=15, questions=2)  # 60 2D rows
+    _answer_b_everywhere(workspace)
     publish(workspace, version="0.1.0")
-    report = validate_release(workspace)
+    strict = validate_release(workspace)  # every answer "B": a prior chance does not explain
+    assert sorted(p.where for p in strict.problems) == [
+        "priors alpha / lesion_analysis",
+        "priors alpha / spatial_localization",
+    ]
+    report = validate_release(workspace, allow_skew=True)
     assert report.ok
     warned = {(w.where, w.what.split(" is ")[0]) for w in report.warnings}
-    assert warned == {("config 2d", "answer A"), ("config 2d", "answer B")}
+    assert {("config 2d", "answer A"), ("config 2d", "answer B")} <= warned
 
     out = tmp_path / "report.json"
-    result = CliRunner().invoke(app, ["validate", str(workspace), "--json", str(out)])
+    args = ["validate", str(workspace), "--json", str(out), "--allow-skew"]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "warning: config 2d: answer B is 60 rows, 30 expected" in result.output
     data = json.loads(out.read_text())
     assert data["ok"] is True and data["rows"] == report.rows
     assert data["answer_letters"]["2d"] == {"B": 60}
-    assert len(data["warnings"]) == 2 and data["problems"] == []
+    assert (
+        len(data["warnings"]) == 6 and data["problems"] == []
+    )  # 2 letters, 2 priors, 2 never-correct

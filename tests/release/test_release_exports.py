@@ -21,6 +21,9 @@ from unimed_cot.exports import export_release
 from unimed_cot.exports.base import image_id
 from unimed_cot.release.publish import publish
 
+# load_dataset's default cache, in a per-test folder: never the user's own cache.
+pytestmark = pytest.mark.usefixtures("default_hf_cache")
+
 SYSTEM_PROMPT_3D = system_prompt(3)
 
 

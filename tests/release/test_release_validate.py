@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from huggingface_hub import DatasetCard
 
 from unimed_cot.boxes import render_box
+from unimed_cot.release.identity import config_description
 from unimed_cot.release.publish import publish
 from unimed_cot.store.features import read_table, rows_to_table, table_to_rows, write_parquet
 from unimed_cot.validate import Problem, ValidationReport, format_problems, validate_release
@@ -32,7 +34,8 @@ def _manifest(release: Path) -> dict[str, Any]:
 def _rewrite(
     release: Path, name: str, change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
 ) -> None:
-    """Rewrite one shard's rows and update its manifest entry, so checksums stay consistent."""
+    """Rewrite one shard's rows and update its manifest entry and the card's content identity, so
+    checksums and identity stay consistent and only the planted fault shows."""
     path = release / name
     rows = change(table_to_rows(read_table(path)))
     write_parquet(rows_to_table(rows), path)
@@ -41,6 +44,11 @@ def _rewrite(
     data = path.read_bytes()
     entry.update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data), rows=len(rows))
     (release / "manifest.json").write_text(json.dumps(manifest))
+    card = DatasetCard.load(release / "README.md")
+    for config in card.data["configs"]:
+        scope = ["2d", "3d"] if config["config_name"] == "all" else [config["config_name"]]
+        config["description"] = config_description(manifest, scope)
+    card.save(release / "README.md")
 
 
 def _whats(report: ValidationReport) -> list[str]:
@@ -144,13 +152,12 @@ def test_unlisted_missing_and_misnamed_shards(release: Path) -> None:
 
 
 def test_missing_manifest_card_and_undecodable_image(release: Path) -> None:
-    (release / "README.md").write_text("---\nconfigs: [unclosed\n---\ntext\n")
-
     def break_image(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         rows[0]["images"] = [rows[0]["images"][0][:60], *rows[0]["images"][1:]]
         return rows
 
     _rewrite(release, "data/3d/train-00000-of-00001.parquet", break_image)
+    (release / "README.md").write_text("---\nconfigs: [unclosed\n---\ntext\n")
     (release / "manifest.json").unlink()
     whats = _whats(validate_release(release))
     assert any(w.startswith("manifest.json: ") and "missing" in w for w in whats)

@@ -77,20 +77,24 @@ def test_the_phantom_skew_of_issue_13_is_a_problem(row: Callable[..., Row]) -> N
     ]
     yes_no, letters = findings
     assert (yes_no.source, yes_no.family, yes_no.rows) == ("alpha", "existence_verification", 66)
-    assert yes_no.message == "yes 44 / no 22: 66.7% yes, 50% ± 3 points allowed"
+    assert yes_no.message == (
+        "yes 44 / no 22: 66.7% yes, 50% ± 3 points allowed (binomial p = 0.0092)"
+    )
     assert letters.message.startswith("2 options: A 44 / B 22; 33.0 each expected")
 
 
 @pytest.mark.parametrize(("yes", "flagged"), [(106, False), (107, True), (94, False), (93, True)])
 def test_yes_no_tolerance_is_three_points(row: Callable[..., Row], yes: int, flagged: bool) -> None:
-    findings = findings_of(existence(row, yes, 200 - yes))
+    points_only = Tolerance(alpha=None)  # the points rule alone (no significance test)
+    findings = findings_of(existence(row, yes, 200 - yes), points_only)
     assert any(f.kind is FindingKind.YES_NO_PRIOR for f in findings) is flagged
 
 
 def test_one_row_of_slack_for_odd_counts(row: Callable[..., Row]) -> None:
-    assert findings_of(existence(row, 3, 2)) == []  # 60% of 5 rows: as close as 5 rows can be
-    assert findings_of(existence(row, 4, 1))  # 80%
-    strict = Tolerance(slack_rows=0)
+    points_only = Tolerance(alpha=None)
+    assert findings_of(existence(row, 3, 2), points_only) == []  # 60% of 5: as close as it gets
+    assert findings_of(existence(row, 4, 1), points_only)  # 80%
+    strict = Tolerance(slack_rows=0, alpha=None)
     assert [f.kind for f in findings_of(existence(row, 3, 2), strict)] == [
         FindingKind.YES_NO_PRIOR,
         FindingKind.LETTER_PRIOR,
@@ -123,7 +127,7 @@ def test_a_sources_own_questions_are_reported_not_judged(row: Callable[..., Row]
         1,
     )
     assert check_stats(stats) == []
-    judged = check_stats(stats, Tolerance(families={"closed"}))
+    judged = check_stats(stats, Tolerance(families={"closed"}, alpha=None))
     assert [f.kind for f in judged] == [FindingKind.YES_NO_PRIOR]
 
 
@@ -165,7 +169,40 @@ def test_findings_serialize(row: Callable[..., Row]) -> None:
         "severity": "problem",
         "source": "alpha",
         "family": "existence_verification",
-        "message": "yes 10 / no 0: 100.0% yes, 50% ± 3 points allowed",
+        "message": "yes 10 / no 0: 100.0% yes, 50% ± 3 points allowed (binomial p = 0.002)",
         "rows": 10,
         "examples": [],
     }
+
+
+@pytest.mark.parametrize(
+    ("yes", "total", "flagged"),
+    [
+        (107, 200, False),  # 3.5 points of 200 rows: p = 0.37, chance explains it
+        (1070, 2000, True),  # the same 3.5 points of 2,000 rows: p = 0.002
+        (1040, 2000, False),  # 2 points: inside the tolerance however many rows
+        (13, 20, False),  # 65% of 20 rows: p = 0.26
+        (17, 20, True),  # 85% of 20 rows: p = 0.003
+    ],
+)
+def test_small_releases_fail_only_on_skew_chance_does_not_explain(
+    row: Callable[..., Row], yes: int, total: int, flagged: bool
+) -> None:
+    findings = findings_of(existence(row, yes, total - yes))
+    assert any(f.kind is FindingKind.YES_NO_PRIOR for f in findings) is flagged
+
+
+def test_letter_skew_of_the_former_phantom_fails_and_its_current_letters_pass(
+    row: Callable[..., Row],
+) -> None:
+    """A 51 / B 27 (issue 13's phantom, 2 options) fails; the letters measured on today's phantom
+    release (4 options A 17 / B 12 / C 6 / D 10, 3 options A 24 / B 32 / C 24) pass."""
+    skewed = findings_of(existence(row, 51, 27))
+    assert FindingKind.LETTER_PRIOR in {f.kind for f in skewed}
+    four = structure(row, [0] * 17 + [1] * 12 + [2] * 6 + [3] * 10)
+    three = [
+        row(case=f"t{k // 3}", index=k % 3, options=STRUCTURES[:3], answer=answer)
+        for k, answer in enumerate([0] * 24 + [1] * 32 + [2] * 24)
+    ]
+    assert findings_of(four + three) == []
+    assert len(findings_of(four + three, Tolerance(alpha=None))) == 2  # off by points alone

@@ -17,6 +17,7 @@ from rich.console import Console
 from unimed_cot.stats import (
     DEFAULT_ALIASES,
     PLOT_NAMES,
+    Tolerance,
     check_stats,
     compute_stats,
     figure_data,
@@ -118,7 +119,7 @@ def test_plots_of_a_release_without_choices_or_boxes(
 def test_the_tables_show_the_numbers(row: Callable[..., Row]) -> None:
     stats = stats_of_rows(mixed_rows(row), aliases=DEFAULT_ALIASES)
     console = Console(record=True, width=220)
-    print_stats(stats, check_stats(stats), console)
+    print_stats(stats, check_stats(stats, Tolerance(alpha=None)), console)
     text = console.export_text()
     assert "3 / 6 (33% yes)" in text
     assert "2 opt: A 3 B 6" in text

@@ -41,3 +41,11 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from unimed_cot.train.tiny import write_tiny_model
 
     return write_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture(autouse=True)
+def _private_hf_cache(default_hf_cache: Path) -> Path:
+    """``load_samples`` reads through ``load_dataset``'s default cache, as the trainer does: keep
+    that code path, in a per-test folder instead of the user's cache (where rows cached from
+    another release folder named ``unimed-cot`` could otherwise be served)."""
+    return default_hf_cache

@@ -99,8 +99,25 @@ def validate(
             "images or a hash list file (`unimed-cot hash`). Repeat for several benchmarks."
         ),
     ] = None,
+    allow_skew: Annotated[
+        bool,
+        typer.Option(
+            "--allow-skew",
+            help="Report answer priors beyond the tolerance (yes/no 50% ± 3 points, letters "
+            "uniform ± 3 points, per source and family, when significant at p < 0.01) as "
+            "warnings instead of failing.",
+        ),
+    ] = False,
+    allow_aliases: Annotated[
+        bool,
+        typer.Option(
+            "--allow-aliases",
+            help="Report option sets holding synonyms, duplicates or hypernyms of the answer "
+            "as warnings instead of failing.",
+        ),
+    ] = False,
 ) -> None:
-    """Check a release: schema, images, boxes against images and slices, checksums, split leakage.
+    """Check a release: schema, images, boxes, checksums, split leakage, answer priors, options.
 
     DIR may also be a Hub dataset repo ORG/NAME (downloaded through the huggingface_hub cache).
     Benchmarks the release was decontaminated against are re-checked from the hash lists it
@@ -116,7 +133,9 @@ def validate(
     if not directory.exists() and REPO_ID.match(directory.as_posix()):
         directory = download_release(directory.as_posix())
     require_folder(directory, "the release folder written by `publish`")
-    report = validate_release(directory, benchmarks=extra)
+    report = validate_release(
+        directory, benchmarks=extra, allow_skew=allow_skew, allow_aliases=allow_aliases
+    )
     if json_report is not None:
         json_report.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
     for warning in report.warnings:

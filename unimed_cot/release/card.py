@@ -1,10 +1,12 @@
 """The release README: YAML header from ``huggingface_hub`` + ``datasets``, prose from a template.
 
 The header is built with the libraries the Hub itself uses, so it is what ``push_to_hub`` would
-write: ``MetadataConfigs`` for ``configs`` (``all`` is the default and covers both dims folders)
-and ``DatasetInfosDict`` for ``dataset_info`` (features per config as ``Features._to_yaml_list``
-writes them, e.g. ``list: image``, and split row counts, which ``load_dataset`` verifies). The
-prose is ``dataset_card.md`` rendered with Jinja2 ``StrictUndefined``, from the manifest alone.
+write: ``MetadataConfigs`` for ``configs`` (``all`` is the default and covers both dims folders;
+each carries the content identity of ``identity`` as its ``description``, so ``load_dataset``'s
+cache follows the rows) and ``DatasetInfosDict`` for ``dataset_info`` (features per config as
+``Features._to_yaml_list`` writes them, e.g. ``list: image``, and split row counts, which
+``load_dataset`` verifies). The prose is ``dataset_card.md`` rendered with Jinja2
+``StrictUndefined``, from the manifest alone.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from unimed_cot.store.files import write_text_atomic
 from unimed_cot.store.staged import zero_usage
 
 from .benchmarks import EVAL_CONFIG
+from .identity import config_description
 from .shards import CONFIGS
+from .statistics import card_context as stats_context
 
 PRETTY_NAME = "UniMed-CoT"
 DEFAULT_CONFIG = "all"
@@ -112,6 +116,7 @@ def build_card_data(
                 {"split": s, "path": _paths([f"data/{f}/{s}-*.parquet" for f in folders])}
                 for s in splits
             ],
+            "description": config_description(manifest, scope),
             **({"default": True} if name == DEFAULT_CONFIG else {}),
         }
         split_dict = SplitDict()
@@ -234,6 +239,7 @@ def _context(manifest: Mapping[str, Any], *, pretty_name: str) -> dict[str, Any]
             for reason, count in sorted(reasons.items())
         ],
         **_screening_context(manifest),
+        **stats_context(manifest),
         "license_summary": licenses[0] if len(licenses) == 1 else "per source (see below)",
         "license_note": (
             f"All rows come from sources under {licenses[0]}."

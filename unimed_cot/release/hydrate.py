@@ -6,9 +6,11 @@ source's build identity (seed and serialization settings, in ``manifest.json`` u
 ``annotation_only``) and the sha256 of every image of every row (``rows.tsv``). Hydrating re-runs
 ``cases.render_case`` (the build's load -> normalize -> serialize) and ``encoded_views`` on the
 user's own copy for exactly those cases, checks every image against the recorded sha256, and writes
-the verified images into the shards (atomically, updating the manifest's checksums). A case whose
-pixels differ (another version of the source, other settings) is reported and left without pixels;
-it never gets images that are not the published ones.
+the verified images into the shards (atomically), then updates the manifest's checksums and sizes
+and re-renders the card from it: the card's sizes and content identity (``identity``) change
+with the shards, so ``load_dataset`` reads the hydrated rows instead of its cached copy. A case
+whose pixels differ (another version of the source, other settings) is reported and left without
+pixels; it never gets images that are not the published ones.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from unimed_cot.records import SourceRecord
 from unimed_cot.store.features import read_table, write_parquet
 from unimed_cot.store.files import sha256_file
 
+from .card import write_card
 from .licensing import case_id_of
 from .manifest import MANIFEST_NAME, read_manifest, write_manifest
 from .rowindex import ROW_INDEX_NAME, read_row_index
@@ -152,7 +155,10 @@ def hydrate(release: Path, *, source: str, input_path: Path) -> HydrateReport:
             by_path[name]["sha256"] = sha256_file(release / name)
             by_path[name]["bytes"] = (release / name).stat().st_size
     if report.shards_rewritten:
+        # The card's sizes and content identity follow the shards, so that load_dataset's cache
+        # (keyed by the card, not the bytes) sees the pixels; manifest first, the card from it.
         write_manifest(release / MANIFEST_NAME, manifest)
+        write_card(release / "README.md", manifest)
     return report
 
 

@@ -6,6 +6,7 @@
     DIR/data/{2d,3d}/{split}-NNNNN-of-NNNNN.parquet shards
     DIR/manifest.json                               shard checksums, counts, provenance
     DIR/rows.tsv                                    per-row content and image sha256s
+    DIR/stats/*.png                                 figures of the measured stats (card)
     DIR/CHANGELOG.md                                one section per version, newest first
 
 Before sharding, the rows are screened (``screening``): near duplicates that link two splits are
@@ -85,6 +86,7 @@ from .shards import (
     write_shard,
 )
 from .splits import DEFAULT_RATIOS, assign_splits, merge_official
+from .statistics import measure_release
 
 
 @dataclass(slots=True)
@@ -237,6 +239,7 @@ def publish(
     removed = _swap_data(staging / "data", workspace / "data")
     shutil.rmtree(staging, ignore_errors=True)
     write_row_index(workspace / ROW_INDEX_NAME, index)
+    measured = measure_release(workspace)  # stats of the published rows, plots in stats/
 
     counts = count_rows(rows, split_of)
     rejections = count_rejections(rejection_counts(workspace))
@@ -278,6 +281,7 @@ def publish(
                 "sha256": sha256_file(workspace / ROW_INDEX_NAME),
                 "rows": len(index),
             },
+            **measured,
             **({"changes": diff_summary(diff)} if diff is not None else {}),
             **({"teacher_usage": usage} if usage else {}),
         },

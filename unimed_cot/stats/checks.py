@@ -11,19 +11,27 @@ options teaches nothing; so a release is checked, per source and question family
   "They are about the same size" offered in every size question and never right).
 
 Tolerances are in points of share (``0.03`` = 3 points), plus ``slack_rows`` rows of rounding, since
-an exact 50/50 of an odd number of rows is impossible. Only the project's own question families
+an exact 50/50 of an odd number of rows is impossible. A deviation beyond that is a finding only
+when chance alone makes it unlikely: a two-sided exact binomial test (yes/no) or a chi-square
+goodness-of-fit test (letters) against the balanced prior, at ``alpha`` (default 0.01). Letters are
+placed by a seeded per-case rotation and yes/no in per-case pairs that screening may break, so a
+small release is a sample of a balanced process: 3 points of 60 rows is under 2 rows, well inside
+its noise, and would fail a sound release. With both rules the 3 points govern a large release
+(a 3-point yes/no deviation is significant at 0.01 from about 1,900 rows), and a small one fails
+only on a skew chance does not explain (the phantom's former Yes 44 / No 22, p = 0.009, and
+A 51 / B 27, p = 0.009, both fail). Only the project's own question families
 (``records.QuestionFamily``) are held to the priors by default: questions a source ships (VQA-RAD,
 SLAKE, ...) are kept as the source asked them, and their priors are reported, not judged.
 
-How this is wired (after the house refactor moves ``validate`` and ``publish``):
+How this is wired:
 
 * ``validate``: ``check_stats(compute_stats(release, aliases=...), Tolerance())``; every finding of
-  severity ``problem`` becomes a validation problem unless ``--allow-priors`` (or a Tolerance from
-  the release's settings) says otherwise; warnings stay warnings.
+  severity ``problem`` becomes a validation problem unless ``--allow-skew`` (priors) or
+  ``--allow-aliases`` (option sets) turns it into a warning; warnings stay warnings.
 * ``publish``: ``stats.to_json()`` and ``[f.to_json() for f in findings]`` go into
   ``manifest.json`` under ``"stats"`` and ``"stats_findings"``; ``write_plots(stats, release /
-  "stats")`` writes the PNGs the card references (``stats/family_mix.png`` ...), and the findings
-  are listed in the card's limitations section.
+  "stats")`` writes the PNGs the card references (``stats/family_mix.png`` ...), and the card
+  lists the findings.
 """
 
 from __future__ import annotations
@@ -32,6 +40,8 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+from scipy.stats import binomtest, chisquare
 
 from unimed_cot.records import QuestionFamily
 
@@ -65,11 +75,14 @@ class Tolerance:
         families: the families held to the priors; ``None`` means the project's six.
         min_offered: an option offered in at least this many rows and never correct is a finding.
         option_sets: whether option-set problems are findings at all.
+        alpha: a prior beyond the points is a finding only when a test against the balanced
+            prior gives a p-value under this; ``None`` judges on the points alone.
     """
 
     yes_no_points: float = 0.03
     letter_points: float = 0.03
     slack_rows: int = 1
+    alpha: float | None = 0.01
     families: Collection[str] | None = None
     min_offered: int = 20
     option_sets: bool = True
@@ -141,6 +154,9 @@ def _yes_no(family: FamilyStats, tolerance: Tolerance) -> list[Finding]:
     allowed = _allowed(total, tolerance.yes_no_points, tolerance.slack_rows)
     if not total or abs(family.yes - total / 2) <= allowed:
         return []
+    p_value = float(binomtest(family.yes, total, 0.5).pvalue)
+    if tolerance.alpha is not None and p_value >= tolerance.alpha:
+        return []
     return [
         Finding(
             kind=FindingKind.YES_NO_PRIOR,
@@ -149,7 +165,7 @@ def _yes_no(family: FamilyStats, tolerance: Tolerance) -> list[Finding]:
             family=family.family,
             message=(
                 f"yes {family.yes} / no {family.no}: {family.yes / total:.1%} yes, 50% ± "
-                f"{tolerance.yes_no_points * 100:g} points allowed"
+                f"{tolerance.yes_no_points * 100:g} points allowed (binomial p = {p_value:.2g})"
             ),
             rows=total,
         )
@@ -162,8 +178,12 @@ def _letters(family: FamilyStats, tolerance: Tolerance) -> list[Finding]:
         total = sum(counts.values())
         expected = total / n
         allowed = _allowed(total, tolerance.letter_points, tolerance.slack_rows)
-        worst = max(abs(counts[letter] - expected) for letter in LETTERS[:n])
+        observed = [counts[letter] for letter in LETTERS[:n]]
+        worst = max(abs(count - expected) for count in observed)
         if worst <= allowed:
+            continue
+        p_value = float(chisquare(observed).pvalue)
+        if tolerance.alpha is not None and p_value >= tolerance.alpha:
             continue
         shown = " / ".join(f"{letter} {counts[letter]}" for letter in LETTERS[:n])
         findings.append(
@@ -174,7 +194,8 @@ def _letters(family: FamilyStats, tolerance: Tolerance) -> list[Finding]:
                 family=family.family,
                 message=(
                     f"{n} options: {shown}; {expected:.1f} each expected, "
-                    f"± {tolerance.letter_points * 100:g} points allowed"
+                    f"± {tolerance.letter_points * 100:g} points allowed (chi-square p = "
+                    f"{p_value:.2g})"
                 ),
                 rows=total,
             )

@@ -9,10 +9,11 @@ reasoning lies inside its image and slice range and the boxes in the text are ex
 region boxes; ids are unique; no group is in two splits; no near-duplicate images link two
 splits and no training row matches a benchmark the release was decontaminated against
 (``audit``, from the hash lists in ``decontamination/``); answer letters are balanced per config
-(a warning); the card's YAML parses, declares the configs and features, and its split sizes
-match the shards. With a ``rows.tsv`` (``rowindex``), every image's sha256 matches the one
-recorded at publish, and a row without images is accepted only from a source published
-annotation-only.
+(a warning); per source and family, the answer priors are within ``stats.Tolerance`` and no
+option set holds aliases (``priors``); the card's YAML parses, declares the configs and
+features, its split sizes match the shards, and each config's content identity names the
+shards. With a ``rows.tsv`` (``rowindex``), every image's sha256 matches the one recorded at
+publish, and a row without images is accepted only from a source published annotation-only.
 
 Bad data never raises: every finding is a ``Problem`` in the report.
 """
@@ -32,24 +33,34 @@ from unimed_cot.errors import ReleaseError, UsageError
 from unimed_cot.records import SPLITS
 from unimed_cot.release.benchmarks import EVAL_CONFIG
 from unimed_cot.release.card import DEFAULT_CONFIG
+from unimed_cot.release.identity import IDENTITY_PREFIX, config_description
 from unimed_cot.release.manifest import MANIFEST_NAME, check_version, read_manifest
 from unimed_cot.release.rowindex import load_expected_images
 from unimed_cot.release.shards import CONFIGS, SHARD_NAME
 from unimed_cot.screening import DEFAULT_THRESHOLD, ImageHash, read_hash_list
+from unimed_cot.stats import Tolerance
 from unimed_cot.store import ROW_FEATURES, sha256_file
 from unimed_cot.store.layout import layout_problems
 
+from .priors import check_priors
 from .report import ValidationReport
 from .rows import check_shard
 
 
 def validate_release(
-    path: Path, *, benchmarks: Mapping[str, Sequence[ImageHash]] | None = None
+    path: Path,
+    *,
+    benchmarks: Mapping[str, Sequence[ImageHash]] | None = None,
+    allow_skew: bool = False,
+    allow_aliases: bool = False,
+    tolerance: Tolerance | None = None,
 ) -> ValidationReport:
     """Check the release folder ``path`` and collect every problem (never raises on bad data).
 
     ``benchmarks`` (name -> image hashes) are checked against the training split on top of
-    the benchmarks whose hash lists the release keeps.
+    the benchmarks whose hash lists the release keeps. Answer priors beyond ``tolerance`` (the
+    default ``stats.Tolerance``) and option sets holding aliases are problems, or warnings with
+    ``allow_skew`` / ``allow_aliases``.
     """
     report = ValidationReport(release=path)
     if not path.is_dir():
@@ -89,7 +100,15 @@ def validate_release(
     threshold = (screening.get("duplicates") or {}).get("threshold_bits", DEFAULT_THRESHOLD)
     kept = _benchmark_hashes(path, screening, report)
     report.audit.finish(report, threshold=int(threshold), benchmarks={**kept, **(benchmarks or {})})
-    _check_card(path, report)
+    _check_card(path, report, manifest)
+    if on_disk:
+        check_priors(
+            path,
+            report,
+            tolerance=tolerance,
+            allow_skew=allow_skew,
+            allow_aliases=allow_aliases,
+        )
     return report
 
 
@@ -157,7 +176,38 @@ def _check_numbering(names: list[str], report: ValidationReport) -> None:
             )
 
 
-def _check_card(root: Path, report: ValidationReport) -> None:
+def _check_identity(
+    name: str,
+    config: Mapping[str, Any],
+    present: Sequence[str],
+    manifest: Mapping[str, Any],
+    report: ValidationReport,
+) -> None:
+    """The config's content identity (``release.identity``) names the shards as they are on disk
+    (a wrong checksum in the manifest is reported once, by the shard check)."""
+    declared = config.get("description")
+    shards = [
+        {**s, "sha256": report.shard_sha256.get(str(s["path"]), s["sha256"])}
+        for s in manifest["shards"]
+    ]
+    scope = present if name == DEFAULT_CONFIG else [name]
+    expected = config_description({"shards": shards}, scope)
+    if not declared or not str(declared).startswith(IDENTITY_PREFIX):
+        report.warn(
+            "README.md",
+            f"config {name!r} has no content identity (published before releases carried one): "
+            f"load_dataset may serve rows cached from another release of the same folder name; "
+            f"publish again, or load with download_mode='force_redownload'",
+        )
+    elif declared != expected:
+        report.add(
+            "README.md",
+            f"config {name!r}: content identity differs from the shards (changed after publish?); "
+            f"load_dataset would key its cache on other rows",
+        )
+
+
+def _check_card(root: Path, report: ValidationReport, manifest: Mapping[str, Any] | None) -> None:
     path = root / "README.md"
     if not path.is_file():
         report.add("README.md", "missing (the dataset card)")
@@ -172,6 +222,8 @@ def _check_card(root: Path, report: ValidationReport) -> None:
     for name in [*present, DEFAULT_CONFIG]:
         if name not in configs:
             report.add("README.md", f"configs has no {name!r} config")
+        elif manifest is not None:
+            _check_identity(name, configs[name], present, manifest, report)
     infos = data.get("dataset_info") or []
     infos = [infos] if isinstance(infos, dict) else infos
     expected = {c: dict(report.rows_by_config_split.get(c, {})) for c in present}

@@ -36,6 +36,7 @@ class ValidationReport:
     expected_images: dict[str, tuple[str, ...]] = field(default_factory=dict)
     pixel_free_sources: set[str] = field(default_factory=set)
     warnings: list[Problem] = field(default_factory=list)
+    shard_sha256: dict[str, str] = field(default_factory=dict)  # listed shards, as read on disk
     audit: Audit = field(default_factory=Audit)
 
     @property

@@ -42,6 +42,7 @@ def check_shard(
         if size != listed["bytes"]:
             report.add(name, f"size is {size} bytes, manifest.json says {listed['bytes']}")
         digest = sha256_file(file)
+        report.shard_sha256[name] = digest
         if digest != listed["sha256"]:
             report.add(name, f"sha256 is {digest}, manifest.json says {listed['sha256']}")
     parts = name.split("/")
