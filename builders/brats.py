@@ -62,14 +62,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar
 
-import numpy as np
-
-from unimed_cot.imaging import LabelMismatchError, read_label_volume, read_volume
-from unimed_cot.imaging.normalize import AFFINE_TOLERANCE_MM
+from unimed_cot.imaging import read_label_volume, read_volume
 from unimed_cot.reasons import Reason
 from unimed_cot.records import Case, Dims, SourceRecord, Volume
 
 from ._common import NoAnnotationError, lesion_names, problem_record, read_guarded
+from ._grids import on_one_grid
 from ._labelviews import LabelView, apply_view, check_declared, union_view
 from .base import Builder
 
@@ -209,12 +207,9 @@ class BratsBuilder(Builder):
             seg.array, set(payload.declared), case_id=record.case_id, name=record.label.name
         )
         image = read_guarded(read_volume, record.image)
-        gap = float(np.abs(image.affine - seg.affine).max())
-        if image.shape != seg.shape or gap > AFFINE_TOLERANCE_MM:
-            raise LabelMismatchError(
-                f"{record.case_id}: {record.image.name} {image.shape} and {record.label.name} "
-                f"{seg.shape} are not on one grid (affines differ by {gap:.3g} mm)"
-            )
+        image, seg, moved = on_one_grid(
+            image, seg, case_id=record.case_id, names=(record.image.name, record.label.name)
+        )
         view = payload.view
         labels = view.labels
         return Case(
@@ -224,7 +219,11 @@ class BratsBuilder(Builder):
             label_map=Volume(array=apply_view(seg.array, view), affine=seg.affine.copy()),
             lesion_labels=lesion_names(labels.values()),
             vocabulary=payload.others,
-            history=[f"image {record.image.name} ({payload.image_kind})", view.describe()],
+            history=[
+                f"image {record.image.name} ({payload.image_kind})",
+                view.describe(),
+                *moved,
+            ],
         )
 
     # --- listing ---------------------------------------------------------------------------------

@@ -61,14 +61,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import ClassVar
 
-import numpy as np
-
 from unimed_cot.imaging import LabelMismatchError, read_label_volume, read_volume
-from unimed_cot.imaging.normalize import AFFINE_TOLERANCE_MM
 from unimed_cot.reasons import Reason
 from unimed_cot.records import Case, Dims, SourceRecord, Volume
 
 from ._common import is_safe_name, lesion_names, problem_record, read_guarded
+from ._grids import on_one_grid
 from ._labelviews import LabelView, apply_view, check_declared
 from ._msd_spec import (
     DATASET_DIR,
@@ -94,7 +92,7 @@ class MsdBuilder(Builder):
 
     slug = "msd"
     title = "Medical Segmentation Decathlon / nnU-Net v2 raw datasets"
-    homepage = "http://medicaldecathlon.com/"
+    homepage = "https://medicaldecathlon.com/"
     citation = """@article{antonelli2022medical,
   title   = {The Medical Segmentation Decathlon},
   author  = {Antonelli, Michela and Reinke, Annika and Bakas, Spyridon and others},
@@ -157,12 +155,9 @@ DatasetNNN_Name/                    nnU-Net v2
             name=record.label.name,
         )  # fmt: skip
         image = read_guarded(lambda p: read_volume(p, channel=payload.channel), record.image)
-        gap = float(np.abs(image.affine - source.affine).max())
-        if image.shape != source.shape or gap > AFFINE_TOLERANCE_MM:
-            raise LabelMismatchError(
-                f"{record.case_id}: {record.image.name} {image.shape} and {record.label.name} "
-                f"{source.shape} are not on one grid (affines differ by {gap:.3g} mm)"
-            )
+        image, source, moved = on_one_grid(
+            image, source, case_id=record.case_id, names=(record.image.name, record.label.name)
+        )
         view = payload.view
         labels = view.labels
         return Case(
@@ -175,6 +170,7 @@ DatasetNNN_Name/                    nnU-Net v2
             history=[
                 f"image {record.image.name}, {payload.spec.channel_line()}",
                 view.describe(),
+                *moved,
             ],
         )
 
