@@ -41,16 +41,22 @@ def structure_localization(ctx: QuestionContext, rng: random.Random) -> list[Uni
     """ "Which structure is outlined by the box ...?"; answer: the region's label.
 
     Distractors never include a name that could also be right: an alias or kind of the answer,
-    a structure it lies within ("liver" for a liver tumor's box), or the label of a region whose
-    box nearly coincides with it.
+    a structure it lies within ("liver" for a liver tumor's box), a part of it ("enhancing
+    tumor" for the whole tumour's box, which encloses it), or the label of a region whose box
+    nearly coincides with it.
     """
     candidates = list(ctx.regions)
     rng.shuffle(candidates)
     units: list[Unit] = []
     for region in candidates:
         lookalikes = {key(r.label) for r in ctx.regions if iou(r.box, region.box) > 0.5}
+        # Neither a whole it lies in nor a part lying in it: the box encloses both.
         distractors = [
-            v for v in ctx.vocabulary if key(v) not in lookalikes and not within(region.label, v)
+            v
+            for v in ctx.vocabulary
+            if key(v) not in lookalikes
+            and not within(region.label, v)
+            and not within(v, region.label)
         ]
         draft = choice(
             family=QuestionFamily.STRUCTURE_LOCALIZATION,
