@@ -216,6 +216,7 @@ def _nnunet(data: dict[str, Any], name: str) -> TaskSpec:
         raise SpecError("dataset.json 'labels' must map names to values, background included")
     labels: dict[int, str] = {}
     unions: dict[str, tuple[int, ...]] = {}
+    renames = TASK_LABELS.get(name, {})  # a converted Decathlon task keeps its short names
     for label, value in raw.items():
         members = value if isinstance(value, list) else [value]
         if not members or not all(isinstance(v, int) and v >= 0 for v in members):
@@ -223,7 +224,7 @@ def _nnunet(data: dict[str, Any], name: str) -> TaskSpec:
         if label == "background":
             continue
         if len(members) == 1 and members[0] not in labels:
-            labels[members[0]] = str(label)
+            labels[members[0]] = renames.get(str(label), str(label))
         else:
             unions[str(label)] = tuple(sorted(set(members)))
     declared = frozenset(labels) | frozenset(v for m in unions.values() for v in m)
