@@ -147,7 +147,7 @@ class BratsBuilder(Builder):
     """BraTS 2021 / 2023+ training data: multi-parametric brain MR with tumour sub-regions."""
 
     slug = "brats"
-    title = "BraTS (Brain Tumor Segmentation) 2021 / 2023"
+    title = "BraTS 2021 / 2023 (brain tumour segmentation)"
     homepage = "https://www.synapse.org/#!Synapse:syn51156910/wiki/"
     citation = """@article{baid2021rsna,
   title   = {The RSNA-ASNR-MICCAI BraTS 2021 Benchmark on Brain Tumor Segmentation and
