@@ -21,8 +21,10 @@ patient has more than one scan).
 The masks of a case are combined into one label map in the class order of the release's own
 nnU-Net converter (``resources/convert_dataset_to_nnunet.py``: ``combined[mask > 0] = id``,
 later classes overwriting earlier ones; the ids are ``_totalseg_names.TOTAL_V2``, then v1's
-extra classes). Each mask is read once as stored (uint8, no float copy) and only its non-zero
-voxels are written, so a case costs one inflate per mask plus one pass over its foreground.
+extra classes). Each mask is read once as stored (uint8, no float copy) and walked in the
+file's memory order (NIfTI is Fortran-ordered: no reshaped copy), and only its non-zero voxels
+are written: 117 masks of 192x192x160 combine in about 2.3-2.9 s against 10.4-12.3 s for the
+converter's ``get_fdata()`` recipe, with the same map (``benchmarks/bench_totalsegmentator.py``).
 Voxels claimed by two masks are counted in the case's history. Every class whose file is present
 is annotated: an empty mask (a structure outside the field of view) is a true absence. A class
 file that is missing is not annotated (never called absent); a case with no mask at all is
@@ -131,8 +133,11 @@ class TotalSegmentatorBuilder(Builder):
     def load(self, record: SourceRecord) -> Case:
         payload = record.payload_as(TotalSegPayload)
         image = read_guarded(read_volume, record.image)
-        combined: npt.NDArray[np.uint8] = np.zeros(image.shape, dtype=np.uint8)
-        flat = combined.reshape(-1)  # a view: writes land in ``combined``
+        # In the files' memory order (NIfTI is Fortran-ordered): no copy of any mask.
+        fortran = bool(np.asarray(image.array).flags.f_contiguous)
+        combined: npt.NDArray[np.uint8] = np.zeros(
+            image.shape, dtype=np.uint8, order="F" if fortran else "C"
+        )
         labels: dict[int, str] = {}
         overlap = 0
         for value, path in payload.masks:
@@ -143,11 +148,7 @@ class TotalSegmentatorBuilder(Builder):
                     f"{record.case_id}: {path.name} {mask.shape} is not on the CT's grid "
                     f"{image.shape} (affines differ by {gap:.3g} mm)"
                 )
-            voxels = np.flatnonzero(mask.array.reshape(-1))
-            if voxels.size and int(mask.array.reshape(-1)[voxels].max()) != 1:
-                raise BadMaskError(f"{record.case_id}: {path.name} is not a binary mask")
-            overlap += int(np.count_nonzero(flat[voxels]))
-            flat[voxels] = value
+            overlap += _paint(combined, np.asarray(mask.array), value, record.case_id, path)
             labels[value] = display_name(path.name.removesuffix(MASK_SUFFIX))
         history = [f"label map combined from {len(labels)} class masks in TotalSegmentator order"]
         if overlap:
@@ -232,3 +233,32 @@ class TotalSegmentatorBuilder(Builder):
             official_split=_SPLITS[split],
             payload=TotalSegPayload(masks=tuple(sorted(masks))),
         )
+
+
+def _paint(
+    combined: npt.NDArray[np.uint8],
+    mask: npt.NDArray[np.generic],
+    value: int,
+    case_id: str,
+    path: Path,
+) -> int:
+    """Write ``value`` where ``mask`` is set; return how many voxels another class held.
+
+    Both arrays are walked in their shared memory order (``ravel(order="K")`` is a view when
+    the layouts match), so only the mask's non-zero voxels are gathered and written.
+    """
+    same = (combined.flags.f_contiguous and mask.flags.f_contiguous) or (
+        combined.flags.c_contiguous and mask.flags.c_contiguous
+    )
+    if not same:
+        mask = np.asarray(mask, order="F" if combined.flags.f_contiguous else "C")
+    flat_mask = mask.ravel(order="K")
+    flat = combined.ravel(order="K")  # a view: writes land in ``combined``
+    voxels = np.flatnonzero(flat_mask)
+    if voxels.size == 0:
+        return 0
+    if int(flat_mask[voxels].max()) != 1:
+        raise BadMaskError(f"{case_id}: {path.name} is not a binary mask")
+    overlap = int(np.count_nonzero(flat[voxels]))
+    flat[voxels] = value
+    return overlap
