@@ -196,12 +196,14 @@ DatasetNNN_Name/                    nnU-Net v2
         except (OSError, UnicodeDecodeError, ValueError) as error:  # SpecError is a ValueError
             raise self.layout_error(root, f"{task.name}/dataset.json: {error}") from error
 
-    def _problem(self, task: Path, case_id: str, reason: Reason, detail: str) -> SourceRecord:
+    def _problem(
+        self, task: Path, case_id: str, reason: Reason, detail: str, modality: str = "MR"
+    ) -> SourceRecord:
         return problem_record(
             builder=self,
             case_id=case_id if case_id == task.name else f"{task.name}/{case_id}",
             image=task,
-            modality="MR",
+            modality=modality,
             dims=3,
             reason=reason,
             detail=detail,
@@ -254,7 +256,7 @@ DatasetNNN_Name/                    nnU-Net v2
                 continue
             problem = _missing(task / image, task / label)
             if problem is not None:
-                yield self._problem(task, case, *problem)
+                yield self._problem(task, case, *problem, modality=spec.modality)
                 continue
             yield from self._records(task, spec, case, task / image, task / label, channel)
         for number, entry in enumerate(spec.test):
@@ -292,7 +294,7 @@ DatasetNNN_Name/                    nnU-Net v2
                 label = task / "labelsTr" / f"{case}{spec.file_ending}"
                 problem = _missing(image, label)
                 if problem is not None:
-                    yield self._problem(task, case, *problem)
+                    yield self._problem(task, case, *problem, modality=spec.modality)
                     continue
                 yield from self._records(task, spec, case, image, label, None)
 
