@@ -27,7 +27,7 @@ from .geometry import (
     relation,
 )
 from .observations import neighbour, observe, ref, size_text
-from .vocabulary import related, same_or_kind, within
+from .vocabulary import is_finding, related, same_or_kind, within
 
 SIZE_RATIO = 1.25  # "larger" only when one region is at least this much bigger
 SAME_SIZE_TOLERANCE = 1.10  # "about the same size" when neither is more than this much bigger
@@ -42,16 +42,25 @@ def structure_localization(ctx: QuestionContext, rng: random.Random) -> list[Uni
     """ "Which structure is outlined by the box ...?"; answer: the region's label.
 
     Distractors never include a name that could also be right: an alias or kind of the answer,
-    a structure it lies within ("liver" for a liver tumor's box), or the label of a region whose
-    box nearly coincides with it.
+    a structure it lies within ("liver" for a liver tumor's box), a part of the same kind
+    ("enhancing tumor" for the whole tumour's box, which encloses it), or the label of a region
+    whose box nearly coincides with it.
     """
     candidates = list(ctx.regions)
     rng.shuffle(candidates)
     units: list[Unit] = []
     for region in candidates:
         lookalikes = {key(r.label) for r in ctx.regions if iou(r.box, region.box) > 0.5}
+        # Never a whole it lies in; never a part of the same kind lying in it (a tumour
+        # sub-region in the whole tumour's box is the same lesion). A finding in an organ's box
+        # is another structure and stays a fair distractor.
+        finding = is_finding(region.label)
         distractors = [
-            v for v in ctx.vocabulary if key(v) not in lookalikes and not within(region.label, v)
+            v
+            for v in ctx.vocabulary
+            if key(v) not in lookalikes
+            and not within(region.label, v)
+            and not (within(v, region.label) and is_finding(v) == finding)
         ]
         draft = choice(
             family=QuestionFamily.STRUCTURE_LOCALIZATION,

@@ -101,6 +101,11 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "metastasis": ("metastatic lesion",),
     "interstitial lung disease": ("ild",),
     "enlarged pulmonary artery": ("enlarged pa",),
+    # TotalSegmentator's Latin file stems (iliac_vena_left, costal_cartilages).
+    "iliac vein": ("iliac vena",),
+    "costal cartilage": ("costal cartilages",),
+    # BraTS 2023+ calls the oedema "surrounding non-enhancing FLAIR hyperintensity" (SNFH).
+    "peritumoral edema": ("surrounding non enhancing flair hyperintensity", "snfh"),
 }
 # Is-a links beyond the rules (child -> parents), between canonical forms.
 KIND_OF: dict[str, tuple[str, ...]] = {
@@ -160,6 +165,17 @@ PART_OF: dict[str, tuple[str, ...]] = {
     "lower lobe": ("lung",),
     "trachea": ("airway",),
     "bronchus": ("airway",),
+    "atrium": ("heart",),
+    "anterior hippocampus": ("hippocampus",),
+    "posterior hippocampus": ("hippocampus",),
+    # Brain tumour sub-regions and their unions (BraTS, MSD Task01): the tumour core is the
+    # necrotic / non-enhancing core plus the enhancing tumour; the whole tumour adds the oedema.
+    "necrotic tumor core": ("tumor core",),
+    "non enhancing tumor core": ("tumor core",),
+    "non enhancing tumor": ("tumor core",),
+    "enhancing tumor": ("tumor core",),
+    "tumor core": ("whole tumor",),
+    "peritumoral edema": ("whole tumor",),
 }
 
 _ALIAS_OF = {alias: name for name, aliases in ALIASES.items() for alias in aliases}
