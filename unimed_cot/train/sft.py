@@ -104,9 +104,13 @@ def run_sft(options: SFTOptions) -> SFTResult:
         seed=options.seed,
     )
     processor = load_processor(options.model)
+    start = resume_point(options.resume, options.output)
+    # A full-LM checkpoint is loaded with from_pretrained (which maps Qwen2.5-VL's legacy key
+    # names); the Trainer's own resume load does not map them and would leave the base weights.
+    own_load = start is not None and not options.lora
     # Always fp32 weights: with --bf16 the trainer autocasts the forward to bf16 while AdamW
     # updates the fp32 master copy (bf16 weights would round most 1e-5 updates away).
-    model = load_model(options.model, dtype="float32")
+    model = load_model(start if own_load and start else options.model, dtype="float32")
     add_think_tokens(processor, model)
     freeze_vision(model)
     config = SFTConfig(
@@ -136,7 +140,12 @@ def run_sft(options: SFTOptions) -> SFTResult:
         disable_tqdm=True,
     )
     collator = SFTCollator(processor, samples, region_tokens=options.region_tokens)
-    trainer = SFTTrainer(
+    class Trainer(SFTTrainer):
+        def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
+            if not own_load:  # LoRA: the adapters come back through PEFT's loader
+                super()._load_from_checkpoint(resume_from_checkpoint, model)
+
+    trainer = Trainer(
         model=model,
         args=config,
         train_dataset=datasets.Dataset.from_dict({"index": list(range(len(samples)))}),
@@ -144,7 +153,7 @@ def run_sft(options: SFTOptions) -> SFTResult:
         processing_class=processor,
         peft_config=lora_config() if options.lora else None,
     )
-    trainer.train(resume_from_checkpoint=resume_point(options.resume, options.output))
+    trainer.train(resume_from_checkpoint=start)
     losses = [float(e["loss"]) for e in trainer.state.log_history if "loss" in e]
     if options.save:
         save_checkpoint(trainer.model, processor, options.output, merge_lora=options.lora)
