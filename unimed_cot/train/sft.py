@@ -140,6 +140,7 @@ def run_sft(options: SFTOptions) -> SFTResult:
         disable_tqdm=True,
     )
     collator = SFTCollator(processor, samples, region_tokens=options.region_tokens)
+
     class Trainer(SFTTrainer):
         def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
             if not own_load:  # LoRA: the adapters come back through PEFT's loader
