@@ -123,13 +123,13 @@ def run_check(
     from unimed_cot.imaging.serialize import SerializeConfig
     from unimed_cot.pipeline import BuildConfig, run_build
     from unimed_cot.release.publish import publish
+    from unimed_cot.train.batched import model_generate_batch_fn, rollout_batch
     from unimed_cot.train.collator import SFTCollator
     from unimed_cot.train.data import load_samples
     from unimed_cot.train.grpo import completion_logprobs, group_advantages, grpo_loss
     from unimed_cot.train.model import freeze_vision, lora_config
     from unimed_cot.train.processor import load_processor
     from unimed_cot.train.rewards import outcome_reward
-    from unimed_cot.train.rollout import model_generate_fn, rollout
     from unimed_cot.train.tiny import write_tiny_model
 
     root = Path(tempfile.mkdtemp(prefix="gpu-check-"))
@@ -184,18 +184,17 @@ def run_check(
         sft_losses.append(float(loss.detach()))
     report["sft"] = {"s_per_step": statistics.fmean(sft_times), "losses": sft_losses}
     report["sft"]["peak_mib"] = _peak_mib(device)
-    generate = model_generate_fn(model, processor, do_sample=True)
+    generate = model_generate_batch_fn(model, processor, do_sample=True)
     grpo_times, rewards_seen = [], []
     for step in range(steps):
         sample = samples[step % len(samples)]
         _sync(device)
         start = time.perf_counter()
         model.eval()
-        with autocast:
-            rollouts = [
-                rollout(sample, processor, generate, max_new_tokens=max_new_tokens)
-                for _ in range(generations)
-            ]
+        with autocast:  # one padded generate per round, as GRPO does
+            rollouts = rollout_batch(
+                [sample] * generations, processor, generate, max_new_tokens=max_new_tokens
+            )
         rewards = [outcome_reward(r.text, sample.answer, sample.options) for r in rollouts]
         model.train()
         optimizer.zero_grad()

@@ -1,15 +1,15 @@
 """Outcome-reward GRPO over crop-and-continue rollouts (2D and 3D).
 
-Per step: for each of ``prompts_per_step`` questions, ``num_generations`` rollouts
-(:func:`~unimed_cot.train.rollout.rollout`) are scored with ``0.8 × answer + 0.2 × format`` on
-text decoded with the think and box tokens kept; advantages are the rewards normalised within the
-group. The rollouts are then split into ``mini_batches`` policy updates (``ppo_epochs`` passes):
-each update minimises the clipped surrogate ``-min(r·A, clip(r, 1-ε, 1+ε)·A)`` on the
-model-written tokens only (injected crop tokens have mask 0), with ``r`` the ratio to the
-policy that sampled, plus ``beta`` × the k3 ("low_var_kl") estimate of KL to the frozen initial
-policy, as in the reference (KL 0.01, lr 1e-6, 16 rollouts). The loss is the mean over each
-rollout's tokens then over rollouts (``loss_type="sequence"``, GRPO) or the mean over every token
-of the mini-batch (``"token"``, DAPO/the reference's ``token-mean``).
+Per step: for each of ``prompts_per_step`` questions, ``num_generations`` rollouts (all advanced
+together, one padded ``generate`` per round: :mod:`unimed_cot.train.batched`) are scored with ``0.8
+× answer + 0.2 × format`` on text decoded with the think and box tokens kept; advantages are the
+rewards normalised within the group. The rollouts are then split into ``mini_batches`` policy
+updates (``ppo_epochs`` passes): each update minimises the clipped surrogate ``-min(r·A, clip(r,
+1-ε, 1+ε)·A)`` on the model-written tokens only (injected crop tokens have mask 0), with ``r`` the
+ratio to the policy that sampled, plus ``beta`` × the k3 ("low_var_kl") estimate of KL to the frozen
+initial policy, as in the reference (KL 0.01, lr 1e-6, 16 rollouts). The loss is the mean over each
+rollout's tokens then over rollouts (``loss_type="sequence"``, GRPO) or the mean over every token of
+the mini-batch (``"token"``, DAPO/the reference's ``token-mean``).
 
 Mixed precision is fp32 master weights with bf16 autocast; with LoRA the reference policy is the
 same model with its adapters disabled (no second copy). Checkpoints every ``save_steps`` hold the
@@ -29,11 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from unimed_cot.train.batched import model_generate_batch_fn, rollout_batch
 from unimed_cot.train.data import load_samples, parse_mix
 from unimed_cot.train.errors import TrainError
 from unimed_cot.train.model import add_think_tokens, freeze_vision, load_model, lora_config
 from unimed_cot.train.rewards import outcome_reward
-from unimed_cot.train.rollout import Rollout, model_generate_fn, model_inputs, rollout
+from unimed_cot.train.rollout import Rollout, model_inputs
 from unimed_cot.train.sft import resume_point, save_checkpoint
 from unimed_cot.train.state import load_state, save_state
 
@@ -209,32 +210,33 @@ def run_grpo(options: GRPOOptions) -> GRPOResult:
         state = load_state(Path(start), model, optimizer, rng)
         result.steps, result.updates = state.step, state.updates
         result.rewards, result.losses = list(state.rewards), list(state.losses)
-    generate = model_generate_fn(model, processor, do_sample=True, temperature=options.temperature)
+    generate = model_generate_batch_fn(
+        model, processor, do_sample=True, temperature=options.temperature
+    )
     autocast = lambda: _autocast(options.device, options.bf16)  # noqa: E731
     while result.steps < options.max_steps:
         batch = rng.sample(list(range(len(samples))), min(options.prompts_per_step, len(samples)))
         model.eval()
         items: list[_Item] = []
         step_rewards: list[float] = []
-        for index in batch:
-            sample = samples[index]
-            with autocast():
-                rollouts = [
-                    rollout(
-                        sample,
-                        processor,
-                        generate,
-                        max_rounds=options.max_rounds,
-                        max_new_tokens=options.max_new_tokens,
-                        region_tokens=options.region_tokens,
-                    )
-                    for _ in range(options.num_generations)
-                ]
-            rewards = [outcome_reward(r.text, sample.answer, sample.options) for r in rollouts]
+        chosen = [samples[index] for index in batch]
+        repeated = [sample for sample in chosen for _ in range(options.num_generations)]
+        with autocast():  # one padded generate per round over prompts × generations
+            rollouts = rollout_batch(
+                repeated,
+                processor,
+                generate,
+                max_rounds=options.max_rounds,
+                max_new_tokens=options.max_new_tokens,
+                region_tokens=options.region_tokens,
+            )
+        for g, sample in enumerate(chosen):
+            group = rollouts[g * options.num_generations : (g + 1) * options.num_generations]
+            rewards = [outcome_reward(r.text, sample.answer, sample.options) for r in group]
             step_rewards.extend(rewards)
             items.extend(
                 _Item(r, a)
-                for r, a in zip(rollouts, group_advantages(rewards), strict=True)
+                for r, a in zip(group, group_advantages(rewards), strict=True)
                 if r.completion_ids
             )
         several = options.mini_batches > 1 or options.ppo_epochs > 1

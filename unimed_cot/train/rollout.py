@@ -159,6 +159,82 @@ def model_generate_fn(
     return generate
 
 
+@dataclass
+class RolloutState:
+    """A rollout in progress (see :func:`start_rollout` and :func:`advance`)."""
+
+    sample: TrainSample
+    result: Rollout
+    per_round: int
+    written: int = 0
+    injected: int = 0
+    done: bool = False
+
+    def budget(self, max_new_tokens: int) -> int:
+        """Tokens the next generation call may write."""
+        return min(self.per_round, max_new_tokens - self.written)
+
+
+def start_rollout(
+    sample: TrainSample, processor: Any, *, tokens_per_round: int | None = None
+) -> RolloutState:
+    """The prompt of ``sample`` encoded (its images checked unresized), nothing generated yet."""
+    prompt = processor.apply_chat_template(
+        sample.prompt_messages(), tokenize=False, add_generation_prompt=True
+    )
+    images = list(sample.images)
+    encoded = processor(text=[prompt], images=images or None)
+    if images:
+        check_unresized(processor, images, encoded["image_grid_thw"])
+    result = Rollout(prompt_ids=[int(t) for t in encoded["input_ids"][0]], images=images)
+    per_round = tokens_per_round or (256 if sample.dims == 2 else 128)
+    return RolloutState(sample=sample, result=result, per_round=per_round)
+
+
+def advance(
+    state: RolloutState,
+    new: list[int],
+    processor: Any,
+    *,
+    max_rounds: int,
+    max_new_tokens: int,
+    max_injected_tokens: int,
+    region_tokens: bool,
+) -> None:
+    """Take one generation call's tokens: end the turn, or inject a box's crops, or go on."""
+    tokenizer = processor.tokenizer
+    result, sample = state.result, state.sample
+    result.rounds += 1
+    result.completion_ids.extend(new)
+    result.mask.extend([1] * len(new))
+    state.written += len(new)
+    if not new or new[-1] in end_token_ids(tokenizer):
+        result.finished = bool(new)
+        state.done = True
+    elif new[-1] == tokenizer.convert_tokens_to_ids(BOX_END) and region_tokens:
+        chunk = decode_completion(
+            tokenizer, [t for t, m in zip(result.completion_ids, result.mask, strict=True) if m]
+        )
+        box = last_box(chunk[chunk.rfind(BOX_START) :])
+        # a malformed or wrong-arity box gets no crop: the model goes on
+        if box is not None and len(box) == (4 if sample.dims == 2 else 6):
+            crops = crop_region(sample.images, box, dims=sample.dims)
+            tokens = [t for crop in crops for t in image_tokens(processor, crop)]
+            if state.injected + len(tokens) > max_injected_tokens:
+                state.done = True
+            else:
+                state.injected += len(tokens)
+                result.boxes.append(box)
+                result.images.extend(crops)
+                result.completion_ids.extend(tokens)
+                result.mask.extend([0] * len(tokens))
+    if result.rounds >= max_rounds or state.written >= max_new_tokens:
+        state.done = True
+    if state.done:
+        model_ids = [t for t, m in zip(result.completion_ids, result.mask, strict=True) if m]
+        result.text = decode_completion(tokenizer, model_ids)
+
+
 def rollout(
     sample: TrainSample,
     processor: Any,
@@ -184,47 +260,19 @@ def rollout(
         region_tokens: inject the crops of each box (off: the model goes on after its box with
             no crop, as a model trained with ``--no-region-tokens`` was taught).
     """
-    tokenizer = processor.tokenizer
-    per_round = tokens_per_round or (256 if sample.dims == 2 else 128)
-    prompt = processor.apply_chat_template(
-        sample.prompt_messages(), tokenize=False, add_generation_prompt=True
-    )
-    images = list(sample.images)
-    encoded = processor(text=[prompt], images=images or None)
-    if images:
-        check_unresized(processor, images, encoded["image_grid_thw"])
-    prompt_ids = encoded["input_ids"][0]
-    result = Rollout(prompt_ids=[int(t) for t in prompt_ids], images=images)
-    box_end = tokenizer.convert_tokens_to_ids(BOX_END)
-    ends = end_token_ids(tokenizer)
-    written = injected = 0
-    while result.rounds < max_rounds and written < max_new_tokens:
+    state = start_rollout(sample, processor, tokens_per_round=tokens_per_round)
+    result = state.result
+    state.done = max_rounds < 1 or max_new_tokens < 1
+    while not state.done:
         inputs = model_inputs(processor, result.prompt_ids + result.completion_ids, result.images)
-        new = generate(inputs, min(per_round, max_new_tokens - written))
-        result.rounds += 1
-        result.completion_ids.extend(new)
-        result.mask.extend([1] * len(new))
-        written += len(new)
-        if not new or new[-1] in ends:
-            result.finished = bool(new)
-            break
-        if new[-1] != box_end or not region_tokens:
-            continue  # budget ran out mid-text, or no crops wanted: keep generating
-        chunk = decode_completion(
-            tokenizer, [t for t, m in zip(result.completion_ids, result.mask, strict=True) if m]
+        new = generate(inputs, state.budget(max_new_tokens))
+        advance(
+            state,
+            new,
+            processor,
+            max_rounds=max_rounds,
+            max_new_tokens=max_new_tokens,
+            max_injected_tokens=max_injected_tokens,
+            region_tokens=region_tokens,
         )
-        box = last_box(chunk[chunk.rfind(BOX_START) :])
-        if box is None or len(box) != (4 if sample.dims == 2 else 6):
-            continue  # malformed or wrong-arity box: no crop, the model goes on
-        crops = crop_region(sample.images, box, dims=sample.dims)
-        tokens = [t for crop in crops for t in image_tokens(processor, crop)]
-        if injected + len(tokens) > max_injected_tokens:
-            break
-        injected += len(tokens)
-        result.boxes.append(box)
-        result.images.extend(crops)
-        result.completion_ids.extend(tokens)
-        result.mask.extend([0] * len(tokens))
-    model_ids = [t for t, m in zip(result.completion_ids, result.mask, strict=True) if m]
-    result.text = decode_completion(tokenizer, model_ids)
     return result
