@@ -66,7 +66,9 @@ def test_grid_subsets() -> None:
 
 
 @pytest.mark.slow
-def test_ablate_two_cells(tiny_model: Path, train_release: Path, tmp_path: Path) -> None:
+def test_ablate_matches_schedules_runs_grpo_and_evaluates_as_trained(
+    tiny_model: Path, train_release: Path, tmp_path: Path
+) -> None:
     pytest.importorskip("trl", reason="needs the [train] extra")
     out = tmp_path / "ablation"
     result = runner.invoke(
@@ -81,18 +83,18 @@ def test_ablate_two_cells(tiny_model: Path, train_release: Path, tmp_path: Path)
             "--output",
             str(out),
             "--data-settings",
-            "2d",
+            "2d,3d",
             "--grounding",
             "on",
             "--region-tokens",
-            "on,off",
-            "--max-steps",
-            "1",
+            "off",
             "--batch-size",
-            "1",
+            "4",
             "--grad-accum",
             "1",
-            "--limit",
+            "--grpo-steps",
+            "1",
+            "--num-generations",
             "2",
             "--eval-limit",
             "2",
@@ -102,6 +104,20 @@ def test_ablate_two_cells(tiny_model: Path, train_release: Path, tmp_path: Path)
     )
     assert result.exit_code == 0, result.output
     rows = json.loads((out / "ablation.json").read_text())
-    assert [(r["region_tokens"], r["steps"]) for r in rows] == [(True, 1), (False, 1)]
+    # 11 2D rows and 18 3D rows at 4 per step: 3 and 5 steps on their own; matched: 5 each.
+    assert [(r["data"], r["sft_steps"], r["grpo_steps"]) for r in rows] == [
+        ("2d", 5, 1),
+        ("3d", 5, 1),
+    ]
+    assert all(r["label_tokens"] > 0 and r["n"] == 2 for r in rows)
+    assert all(0.0 <= r["overall"]["low"] <= r["overall"]["high"] <= 1.0 for r in rows)
+    for r in rows:  # each cell evaluated with its own region-token setting
+        report = json.loads((out / r["cell"] / "eval.json").read_text())
+        assert report["region_tokens"] is False
+        assert (out / r["cell"] / "grpo" / "config.json").is_file()
     table = (out / "ablation.md").read_text().splitlines()
-    assert table[0].startswith("| training data | grounding | region tokens |") and len(table) == 4
+    assert table[0].startswith("| training data | grounding | region tokens | SFT steps |")
+    assert (
+        len([line for line in table[2:] if line.startswith("| 2d |") or line.startswith("| 3d |")])
+        == 2
+    )

@@ -1,21 +1,29 @@
 """The baseline ablation grid: data (2D / 3D / 2D+3D) × grounding × region tokens.
 
-Every cell fine-tunes the same base model with the same schedule (steps, learning rate, batch,
-seed), then is evaluated on the same held-out questions (both configs), so cells differ only in
-what the grid varies. A cell with grounding off and region tokens on is skipped: with no boxes in
-the reasoning there is nothing to crop, so it would duplicate the cell with region tokens off.
+Every cell fine-tunes the same base model with the same schedule — the same number of SFT
+optimizer steps (:func:`matched_steps`), rows per step, learning rate and seed, then the same GRPO
+steps from its own SFT model — and is evaluated on the same held-out questions (both configs) with
+its own region-token setting (a cell trained without crops is evaluated without crops), so cells
+differ only in what the grid varies. A cell with grounding off and region tokens on is skipped:
+with no boxes in the reasoning there is nothing to crop, so it would duplicate the cell with
+region tokens off.
 """
 
 from __future__ import annotations
 
-import json
+import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from unimed_cot.train.ablate_table import CellResult, ablation_markdown, score_cell, write_table
+from unimed_cot.train.data import load_samples, parse_mix
 from unimed_cot.train.errors import TrainError
 from unimed_cot.train.evaluate import EvalOptions, run_eval
+from unimed_cot.train.grpo import GRPOOptions, run_grpo
 from unimed_cot.train.sft import SFTOptions, run_sft
+
+__all__ = ["Cell", "CellResult", "ablation_markdown", "parse_grid", "run_ablation"]
 
 DATA_MIX = {"2d": "2d=1", "3d": "3d=1", "2d+3d": "2d=1,3d=1"}
 _SWITCH = {"on": True, "off": False}
@@ -67,26 +75,34 @@ def parse_grid(
     return cells
 
 
-@dataclass
-class CellResult:
-    """A cell's scores on the shared evaluation set."""
+def matched_steps(cells: Sequence[Cell], base: SFTOptions) -> int:
+    """The SFT optimizer steps every cell runs.
 
-    cell: str
-    data: str
-    grounding: bool
-    region_tokens: bool
-    steps: int
-    final_loss: float | None
-    accuracy_2d: float | None
-    accuracy_3d: float | None
-    accuracy: float
-    box_validity: float | None
+    ``base.max_steps`` when set; otherwise the steps of ``base.epochs`` over the largest cell's
+    rows (``ceil(rows / (batch × accum)) × epochs``), so the largest cell sees its epochs and the
+    smaller ones repeat rows up to the same number of updates (same steps, same rows per step).
+    """
+    if base.max_steps > 0:
+        return base.max_steps
+    rows = max(
+        len(load_samples(base.data, mix=parse_mix(DATA_MIX[c.data]), limit=base.limit))
+        for c in cells
+    )
+    per_step = base.batch_size * base.grad_accum
+    return max(1, math.ceil(math.ceil(rows / per_step) * base.epochs))
 
 
 def run_ablation(
-    *, cells: Sequence[Cell], base: SFTOptions, eval_options: EvalOptions, output: Path
+    *,
+    cells: Sequence[Cell],
+    base: SFTOptions,
+    eval_options: EvalOptions,
+    output: Path,
+    grpo: GRPOOptions | None = None,
 ) -> list[CellResult]:
-    """Run every cell (SFT with ``base``'s schedule, then evaluation) and write the table."""
+    """Run every cell (SFT, then GRPO from it when ``grpo`` is given, then evaluation with the
+    cell's own region-token setting) under one matched schedule, and write the table."""
+    steps = matched_steps(cells, base)
     results = []
     for cell in cells:
         folder = output / cell.name
@@ -96,50 +112,49 @@ def run_ablation(
                 mix=DATA_MIX[cell.data],
                 grounding=cell.grounding,
                 region_tokens=cell.region_tokens,
-                output=folder / "model",
+                max_steps=steps,
+                output=folder / "sft",
             )
         )
-        report = run_eval(replace(eval_options, model=str(folder / "model"), output=folder))
-        by_config = report.by.get("config", {})
-        acc = {k: c / t for k, (c, t) in by_config.items()}
+        final = folder / "sft"
+        grpo_steps = 0
+        if grpo is not None and grpo.max_steps > 0:
+            trained = run_grpo(
+                replace(
+                    grpo,
+                    model=str(final),
+                    mix=DATA_MIX[cell.data],
+                    region_tokens=cell.region_tokens,
+                    output=folder / "grpo",
+                )
+            )
+            final, grpo_steps = folder / "grpo", trained.steps
+        report = run_eval(
+            replace(
+                eval_options,
+                model=str(final),
+                output=folder,
+                region_tokens=cell.region_tokens,
+            )
+        )
+        overall, by = score_cell(report, seed=base.seed)
         results.append(
             CellResult(
                 cell=cell.name,
                 data=cell.data,
                 grounding=cell.grounding,
                 region_tokens=cell.region_tokens,
-                steps=sft.steps,
+                sft_steps=sft.steps,
+                grpo_steps=grpo_steps,
+                sft_rows_per_step=base.batch_size * base.grad_accum,
+                label_tokens=sft.label_tokens,
                 final_loss=sft.losses[-1] if sft.losses else None,
-                accuracy_2d=acc.get("2d"),
-                accuracy_3d=acc.get("3d"),
-                accuracy=report.accuracy,
-                box_validity=report.box_validity,
+                n=report.n,
+                overall=overall,
+                box_parse_rate=report.box_validity,
+                mean_iou=report.mean_iou,
+                by=by,
             )
         )
     write_table(results, output)
     return results
-
-
-def ablation_markdown(results: Sequence[CellResult]) -> str:
-    """The table in the shape of the reference paper's ablation table."""
-    fmt = lambda v: "–" if v is None else f"{100 * v:.1f}"  # noqa: E731
-    mark = lambda b: "✓" if b else "✗"  # noqa: E731
-    lines = [
-        "| training data | grounding | region tokens | 2D acc | 3D acc | overall | box validity |",
-        "|---|:-:|:-:|---:|---:|---:|---:|",
-    ]
-    for r in results:
-        lines.append(
-            f"| {r.data} | {mark(r.grounding)} | {mark(r.region_tokens)} | {fmt(r.accuracy_2d)} "
-            f"| {fmt(r.accuracy_3d)} | {fmt(r.accuracy)} | {fmt(r.box_validity)} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def write_table(results: Sequence[CellResult], output: Path) -> tuple[Path, Path]:
-    """Write ``ablation.json`` and ``ablation.md`` into ``output``."""
-    output.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = output / "ablation.json", output / "ablation.md"
-    json_path.write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
-    md_path.write_text(ablation_markdown(results))
-    return json_path, md_path

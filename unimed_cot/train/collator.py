@@ -16,7 +16,7 @@ from typing import Any
 from PIL import Image
 
 from unimed_cot.train.data import TrainSample
-from unimed_cot.train.regions import inject_regions
+from unimed_cot.train.regions import check_unresized, inject_regions
 
 IGNORE_INDEX = -100
 VISION_TOKENS = ("<|vision_start|>", "<|image_pad|>", "<|vision_end|>")
@@ -28,7 +28,7 @@ def assistant_messages(
     """The full conversation of a sample and its images in placeholder order."""
     messages = sample.prompt_messages()
     if region_tokens:
-        content, crops = inject_regions(sample.target, sample.images)
+        content, crops = inject_regions(sample.target, sample.images, dims=sample.dims)
     else:
         content, crops = [{"type": "text", "text": sample.target}], []
     messages.append({"role": "assistant", "content": content})
@@ -51,6 +51,7 @@ class SFTCollator:
     processor: Any
     samples: Sequence[TrainSample]
     region_tokens: bool = True
+    label_tokens: int = 0  # trained (unmasked) tokens over every batch made so far
 
     def __call__(self, features: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         return self.encode([self.samples[int(f["index"])] for f in features])
@@ -61,15 +62,20 @@ class SFTCollator:
 
         texts: list[str] = []
         images: list[Image.Image] = []
+        published: list[int] = []  # positions of the rows' own images (not crops) in `images`
         for sample in samples:
             messages, sample_images = assistant_messages(sample, region_tokens=self.region_tokens)
             texts.append(self.processor.apply_chat_template(messages, tokenize=False))
+            published.extend(range(len(images), len(images) + len(sample.images)))
             images.extend(sample_images)
         tokenizer = self.processor.tokenizer
         tokenizer.padding_side = "right"
         batch = dict(
             self.processor(text=texts, images=images or None, return_tensors="pt", padding=True)
         )
+        if images:
+            grids = batch["image_grid_thw"]
+            check_unresized(self.processor, [images[i] for i in published], grids[published])
         input_ids: torch.Tensor = batch["input_ids"]
         labels = input_ids.clone()
         vision_ids = torch.tensor(tokenizer.convert_tokens_to_ids(list(VISION_TOKENS)))
@@ -82,4 +88,5 @@ class SFTCollator:
             # The assistant turn is the last one; everything up to its header is prompt.
             labels[row, : int(starts[-1]) + 1 + header] = IGNORE_INDEX
         batch["labels"] = labels
+        self.label_tokens += int((labels != IGNORE_INDEX).sum())
         return batch

@@ -9,35 +9,21 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from PIL import Image
 
 from unimed_cot.boxes import BOX_END, BOX_START
+from unimed_cot.chat import system_prompt, user_text
 from unimed_cot.train.errors import TrainError
 
-LETTERS = "ABCDEFGHIJ"
-
-# The reference system's prompts (UniReason-Med inference script), with the reply format
-# stated for both dims and yes/no questions allowed for.
-SYSTEM_PROMPT_2D = (
-    "You are a medical expert skilled in analyzing 2D medical images. You are capable of "
-    "interleaved image-text thinking. In the <think></think> tag, you can use "
-    "<|box_start|>[x1,y1,x2,y2]<|box_end|> to focus on that region of the image. You can inspect "
-    "it once or multiple times and think in an interleaved manner to answer the question. You "
-    "need to answer a single-choice question. You only need to reply with option_letter. "
-    "option_content."
-)
-SYSTEM_PROMPT_3D = (
-    "You are a medical expert skilled in analyzing 3D medical images, shown as an ordered stack "
-    "of slices. You are capable of interleaved image-text thinking. In the <think></think> tag, "
-    "you can use <|box_start|>[x1,y1,z1,x2,y2,z2]<|box_end|> to focus on that region of the "
-    "volume (z: slice indices, half-open). You can inspect it once or multiple times and think "
-    "in an interleaved manner to answer the question. You need to answer a single-choice "
-    "question. You only need to reply with option_letter. option_content."
-)
+# The reference prompts live once in ``chat`` (package data ``prompts/reference.yaml``); the
+# exports render rows through the same helpers, so a model trained here is prompted as one trained
+# on an export.
+SYSTEM_PROMPT_2D = system_prompt(2)
+SYSTEM_PROMPT_3D = system_prompt(3)
 
 _BOX_SPAN = re.compile(r"\s*" + re.escape(BOX_START) + r".*?" + re.escape(BOX_END), re.DOTALL)
 
@@ -97,20 +83,18 @@ def strip_grounding(text: str) -> str:
 
 
 def question_text(row: Mapping[str, Any]) -> str:
-    """The user text: question, then ``A. …`` lines for choice questions."""
-    text = str(row["question"])
-    options = list(row.get("options") or [])
-    if options:
-        text += "\n\n" + "\n".join(f"{LETTERS[i]}. {o}" for i, o in enumerate(options))
-        if int(row["dims"]) == 3:
-            text += f"\n\nPlease answer with {', '.join(LETTERS[: len(options)])}."
-    return text
+    """The user text of :func:`unimed_cot.chat.user_text` (the exports' own)."""
+    return user_text(
+        question=str(row["question"]),
+        options=[str(o) for o in row.get("options") or []],
+        dims=int(row["dims"]),
+    )
 
 
 def row_to_sample(row: Mapping[str, Any], *, grounding: bool = True) -> TrainSample:
     """Turn one published row (as ``datasets`` yields it) into a :class:`TrainSample`."""
     dims = int(row["dims"])
-    images = [image.convert("RGB") for image in row["images"]]
+    images = [image.convert("RGB") for image in row["images"]]  # no-op once decoded
     target = str(row["reasoning"])
     return TrainSample(
         id=str(row["id"]),
@@ -154,6 +138,55 @@ def parse_mix(text: str) -> dict[str, float]:
     return weights
 
 
+def _decode_images(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """``with_transform`` hook: decode a batch's images to RGB only when the batch is read."""
+    if "images" in batch:
+        batch["images"] = [[image.convert("RGB") for image in row] for row in batch["images"]]
+    return batch
+
+
+def _open_config(data: str, config: str, split: str) -> Any | None:
+    """The memory-mapped ``datasets.Dataset`` of one config, or None when it has no such split."""
+    import datasets
+
+    try:
+        return datasets.load_dataset(data, config, split=split)
+    except ValueError as error:  # unknown split/config: treat as empty for this config
+        if "split" in str(error).lower() or "config" in str(error).lower():
+            return None
+        raise TrainError(f"{data}: cannot load config {config!r} ({error})") from None
+    except (FileNotFoundError, OSError) as error:
+        raise TrainError(f"{data}: cannot load config {config!r} ({error})") from None
+
+
+class LazyRows(Sequence[dict[str, Any]]):
+    """Rows of a release mixed by config weight and shuffled, decoded only when read.
+
+    Holds the memory-mapped Arrow tables and an index of ``(config, row)`` pairs; each access
+    reads one row through ``Dataset.with_transform`` (images decoded then, and dropped with the
+    row), so memory stays flat in the number of rows (issue 16, item 3).
+    """
+
+    def __init__(self, datasets_: Sequence[Any], index: Sequence[tuple[int, int]]) -> None:
+        self._datasets = [d.with_transform(_decode_images) for d in datasets_]
+        self._index = list(index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    @overload
+    def __getitem__(self, item: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, item: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, item: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(item, slice):
+            return [self[i] for i in range(*item.indices(len(self)))]
+        config, row = self._index[item]
+        return dict(self._datasets[config][row])
+
+
 def load_rows(
     data: str,
     *,
@@ -161,7 +194,7 @@ def load_rows(
     split: str = "train",
     limit: int | None = None,
     seed: int = 0,
-) -> list[dict[str, Any]]:
+) -> LazyRows:
     """Rows of a release (folder or Hub id) mixed by config weight, shuffled with ``seed``.
 
     With weights ``w_c``, config ``c`` contributes ``round(w_c / max(w) * n_c)`` rows (the largest
@@ -170,30 +203,46 @@ def load_rows(
     Raises:
         TrainError: when the release cannot be read or holds no rows for the request.
     """
-    import datasets
-
     rng = random.Random(seed)
     top = max(mix.values())
-    rows: list[dict[str, Any]] = []
+    opened: list[Any] = []
+    index: list[tuple[int, int]] = []
     for config, weight in sorted(mix.items()):
-        try:
-            dataset = datasets.load_dataset(data, config, split=split)
-        except ValueError as error:  # unknown split/config: treat as empty for this config
-            if "split" in str(error).lower() or "config" in str(error).lower():
-                continue
-            raise TrainError(f"{data}: cannot load config {config!r} ({error})") from None
-        except (FileNotFoundError, OSError) as error:
-            raise TrainError(f"{data}: cannot load config {config!r} ({error})") from None
+        dataset = _open_config(data, config, split)
+        if dataset is None:
+            continue
         indices = list(range(len(dataset)))
         rng.shuffle(indices)
-        keep = indices[: round(weight / top * len(indices))]
-        rows.extend(dataset[i] for i in keep)
-    rng.shuffle(rows)
+        index.extend((len(opened), i) for i in indices[: round(weight / top * len(indices))])
+        opened.append(dataset)
+    rng.shuffle(index)
     if limit is not None:
-        rows = rows[:limit]
-    if not rows:
+        index = index[:limit]
+    if not index:
         raise TrainError(f"{data}: no {split} rows for configs {sorted(mix)}")
-    return rows
+    return LazyRows(opened, index)
+
+
+class LazySamples(Sequence[TrainSample]):
+    """:class:`TrainSample` views of :class:`LazyRows`: one row decoded per access."""
+
+    def __init__(self, rows: LazyRows, *, grounding: bool = True) -> None:
+        self.rows = rows
+        self.grounding = grounding
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @overload
+    def __getitem__(self, item: int) -> TrainSample: ...
+
+    @overload
+    def __getitem__(self, item: slice) -> list[TrainSample]: ...
+
+    def __getitem__(self, item: int | slice) -> TrainSample | list[TrainSample]:
+        if isinstance(item, slice):
+            return [self[i] for i in range(*item.indices(len(self)))]
+        return row_to_sample(self.rows[item], grounding=self.grounding)
 
 
 def load_samples(
@@ -204,10 +253,11 @@ def load_samples(
     limit: int | None = None,
     grounding: bool = True,
     seed: int = 0,
-) -> list[TrainSample]:
-    """:func:`load_rows` then :func:`row_to_sample` on each row."""
-    rows = load_rows(data, mix=mix, split=split, limit=limit, seed=seed)
-    return [row_to_sample(row, grounding=grounding) for row in rows]
+) -> LazySamples:
+    """:func:`load_rows` seen through :func:`row_to_sample` (lazily: a row is decoded when read)."""
+    return LazySamples(
+        load_rows(data, mix=mix, split=split, limit=limit, seed=seed), grounding=grounding
+    )
 
 
 def to_conversation(sample: TrainSample) -> dict[str, Any]:

@@ -9,6 +9,7 @@ dimensionality) is reported for analysis only and is never a reward.
 from __future__ import annotations
 
 import json
+import re
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
@@ -16,10 +17,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from unimed_cot.boxes import BOX_END, BOX_START, BoxError, find_boxes, iou, validate_box
+from unimed_cot.boxes import BOX_END, BOX_START, BoxError, iou, parse_coordinates, validate_box
 from unimed_cot.train.data import TrainSample, load_samples, parse_mix
 from unimed_cot.train.rewards import answer_reward, extract_choice
 from unimed_cot.train.rollout import GenerateFn, rollout
+
+_SPAN = re.compile(re.escape(BOX_START) + r"(.*?)" + re.escape(BOX_END), re.DOTALL)
 
 
 @dataclass
@@ -49,6 +52,7 @@ class EvalReport:
     mean_iou: float | None
     by: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
     predictions: list[Prediction] = field(default_factory=list)
+    region_tokens: bool = True  # crops were injected after boxes during the rollouts
 
 
 def score_boxes(text: str, sample: TrainSample) -> tuple[int, int, list[float]]:
@@ -56,15 +60,12 @@ def score_boxes(text: str, sample: TrainSample) -> tuple[int, int, list[float]]:
     written = min(text.count(BOX_START), text.count(BOX_END)) + abs(
         text.count(BOX_START) - text.count(BOX_END)
     )
-    try:
-        boxes = find_boxes(text)
-    except BoxError:
-        return written, 0, []
     width, height = sample.images[0].size
     arity = 4 if sample.dims == 2 else 6
     valid, ious = 0, []
-    for box in boxes:
+    for span in _SPAN.finditer(text):  # each span on its own: one bad box spoils no other
         try:
+            box = parse_coordinates(span.group(1))
             if len(box) != arity:
                 raise BoxError("wrong dimensionality")
             validate_box(
@@ -89,12 +90,22 @@ def evaluate_samples(
     *,
     max_new_tokens: int = 512,
     max_rounds: int = 10,
+    region_tokens: bool = True,
 ) -> EvalReport:
-    """Answer every sample with ``generate`` and score the answers and boxes."""
+    """Answer every sample with ``generate`` and score the answers and boxes.
+
+    ``region_tokens`` off evaluates as the model was trained with ``--no-region-tokens``: boxes
+    get no crops.
+    """
     predictions = []
     for sample in samples:
         result = rollout(
-            sample, processor, generate, max_rounds=max_rounds, max_new_tokens=max_new_tokens
+            sample,
+            processor,
+            generate,
+            max_rounds=max_rounds,
+            max_new_tokens=max_new_tokens,
+            region_tokens=region_tokens,
         )
         written, valid, ious = score_boxes(result.text, sample)
         predictions.append(
@@ -112,7 +123,9 @@ def evaluate_samples(
                 text=result.text,
             )
         )
-    return summarize(predictions)
+    report = summarize(predictions)
+    report.region_tokens = region_tokens
+    return report
 
 
 def summarize(predictions: Sequence[Prediction]) -> EvalReport:
@@ -177,6 +190,7 @@ class EvalOptions:
     max_new_tokens: int = 512
     max_rounds: int = 10
     device: str = "cpu"
+    region_tokens: bool = True
 
 
 def run_eval(options: EvalOptions) -> EvalReport:
@@ -196,6 +210,7 @@ def run_eval(options: EvalOptions) -> EvalReport:
         model_generate_fn(model, processor),
         max_new_tokens=options.max_new_tokens,
         max_rounds=options.max_rounds,
+        region_tokens=options.region_tokens,
     )
     write_report(report, options.output)
     return report

@@ -8,6 +8,7 @@ from typing import Any
 
 from unimed_cot.train.collator import SFTCollator
 from unimed_cot.train.data import load_samples, parse_mix
+from unimed_cot.train.errors import TrainError
 from unimed_cot.train.model import add_think_tokens, freeze_vision, load_model, lora_config
 
 
@@ -23,6 +24,11 @@ class SFTOptions:
         grounding: keep the boxes in the reasoning (off: ``--no-grounding``).
         region_tokens: inject crops after each box (off: ``--no-region-tokens``).
         lora: train LoRA adapters on the LM instead of the full LM.
+        bf16: mixed precision: fp32 master weights (the model is loaded in fp32) with bf16
+            autocast (``SFTConfig(bf16=True)``), so small updates are not rounded away.
+        gradient_checkpointing: recompute activations in the backward pass (less memory).
+        save_steps: write ``output/checkpoint-N`` every N optimizer steps (0: only the end).
+        resume: continue from a checkpoint folder, or ``latest`` for the newest in ``output``.
     """
 
     data: str
@@ -44,6 +50,10 @@ class SFTOptions:
     bf16: bool = False
     device: str = "cpu"
     save: bool = True
+    gradient_checkpointing: bool = False
+    save_steps: int = 0
+    save_total_limit: int | None = None
+    resume: str | None = None
 
 
 @dataclass
@@ -54,6 +64,29 @@ class SFTResult:
     steps: int
     samples: int
     losses: list[float] = field(default_factory=list)
+    label_tokens: int = 0
+
+
+def resume_point(resume: str | None, output: Path) -> str | None:
+    """The checkpoint folder to resume from: ``latest`` is the newest ``checkpoint-N`` of
+    ``output``.
+
+    Raises:
+        TrainError: ``latest`` with no checkpoint, or a folder that does not exist.
+    """
+    if resume is None:
+        return None
+    if resume == "latest":
+        found = sorted(
+            (p for p in output.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+            key=lambda p: int(p.name.split("-")[-1]),
+        )
+        if not found:
+            raise TrainError(f"--resume latest: no checkpoint-N folder in {output}")
+        return str(found[-1])
+    if not Path(resume).is_dir():
+        raise TrainError(f"--resume: no such checkpoint folder {resume}")
+    return resume
 
 
 def run_sft(options: SFTOptions) -> SFTResult:
@@ -71,7 +104,13 @@ def run_sft(options: SFTOptions) -> SFTResult:
         seed=options.seed,
     )
     processor = load_processor(options.model)
-    model = load_model(options.model, dtype="bfloat16" if options.bf16 else "float32")
+    start = resume_point(options.resume, options.output)
+    # A full-LM checkpoint is loaded with from_pretrained (which maps Qwen2.5-VL's legacy key
+    # names); the Trainer's own resume load does not map them and would leave the base weights.
+    own_load = start is not None and not options.lora
+    # Always fp32 weights: with --bf16 the trainer autocasts the forward to bf16 while AdamW
+    # updates the fp32 master copy (bf16 weights would round most 1e-5 updates away).
+    model = load_model(start if own_load and start else options.model, dtype="float32")
     add_think_tokens(processor, model)
     freeze_vision(model)
     config = SFTConfig(
@@ -84,7 +123,11 @@ def run_sft(options: SFTOptions) -> SFTResult:
         per_device_train_batch_size=options.batch_size,
         gradient_accumulation_steps=options.grad_accum,
         logging_steps=1,
-        save_strategy="no",
+        save_strategy="steps" if options.save_steps > 0 else "no",
+        save_steps=max(options.save_steps, 1),
+        save_total_limit=options.save_total_limit,
+        activation_checkpointing=options.gradient_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False},
         report_to="none",
         seed=options.seed,
         bf16=options.bf16,
@@ -96,15 +139,22 @@ def run_sft(options: SFTOptions) -> SFTResult:
         max_length=None,
         disable_tqdm=True,
     )
-    trainer = SFTTrainer(
+    collator = SFTCollator(processor, samples, region_tokens=options.region_tokens)
+
+    class Trainer(SFTTrainer):
+        def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
+            if not own_load:  # LoRA: the adapters come back through PEFT's loader
+                super()._load_from_checkpoint(resume_from_checkpoint, model)
+
+    trainer = Trainer(
         model=model,
         args=config,
         train_dataset=datasets.Dataset.from_dict({"index": list(range(len(samples)))}),
-        data_collator=SFTCollator(processor, samples, region_tokens=options.region_tokens),
+        data_collator=collator,
         processing_class=processor,
         peft_config=lora_config() if options.lora else None,
     )
-    trainer.train()
+    trainer.train(resume_from_checkpoint=start)
     losses = [float(e["loss"]) for e in trainer.state.log_history if "loss" in e]
     if options.save:
         save_checkpoint(trainer.model, processor, options.output, merge_lora=options.lora)
@@ -113,6 +163,7 @@ def run_sft(options: SFTOptions) -> SFTResult:
         steps=trainer.state.global_step,
         samples=len(samples),
         losses=losses,
+        label_tokens=collator.label_tokens,
     )
 
 
