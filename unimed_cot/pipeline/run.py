@@ -10,11 +10,12 @@ import atexit
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
+from typing import TypeVar
 
 from tqdm import tqdm
 
@@ -25,6 +26,8 @@ from unimed_cot.records import SourceRecord
 from unimed_cot.store import Workspace
 from unimed_cot.teacher import (
     CACHE_FILE,
+    Answer,
+    BatchTeacher,
     OpenAITeacher,
     ReplyCache,
     Teacher,
@@ -32,10 +35,21 @@ from unimed_cot.teacher import (
     TeacherStats,
     TemplateTeacher,
     build_request,
+    sends_images,
 )
 
 from .config import TEACHERS, BuildConfig
-from .stages import make_samples, process_record
+from .scheduler import queue_bound, schedule
+from .stages import (
+    CaseResult,
+    PreparedCase,
+    finish_case,
+    make_samples,
+    prepare_case,
+    process_record,
+)
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -153,33 +167,125 @@ def _execute(
 ) -> Iterator[CaseSummary]:
     bar = tqdm(total=len(pending), desc=f"build {config.source}", unit="case", disable=not progress)
     try:
-        if config.workers <= 1 or len(pending) <= 1:
-            for record in pending:
-                yield stage_one(record, config)
-                bar.update()
-            return
-        # spawn, not fork: library threads (BLAS, Arrow) and forked locks do not mix.
-        with ProcessPoolExecutor(
-            config.workers, mp_context=get_context("spawn"), initializer=_close_tools_at_exit
-        ) as pool:
-            futures = [pool.submit(stage_one, record, config) for record in pending]
-            try:
-                for future in as_completed(futures):
-                    yield future.result()
-                    bar.update()
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
+        if config.executor == "ray":
+            from .ray_executor import execute_on_ray
+
+            summaries = execute_on_ray(pending, config=config)
+        elif config.teacher == "template":
+            summaries = _local_template(pending, config)
+        else:
+            summaries = _local_scheduled(pending, config)
+        for summary in summaries:
+            yield summary
+            bar.update()
     finally:
         bar.close()
+
+
+def _local_template(pending: list[SourceRecord], config: BuildConfig) -> Iterator[CaseSummary]:
+    """The offline teacher is CPU work like the other stages: each case runs whole in a worker."""
+    if config.workers <= 1 or len(pending) <= 1:
+        for record in pending:
+            yield stage_one(record, config)
+        return
+    with _pool(config.workers) as pool:
+        yield from _bounded_map(pool, stage_one, pending, config, ahead=4 * config.workers)
+
+
+def _local_scheduled(pending: list[SourceRecord], config: BuildConfig) -> Iterator[CaseSummary]:
+    """An LLM teacher: CPU stages in the workers (or inline), every request through one
+    scheduler and one client in this process, each case staged here once answered."""
+    builder, teacher = _stage_tools(config)
+    assert isinstance(teacher, BatchTeacher)
+    with_images = sends_images(teacher)
+    settings = config.teacher_settings
+    bound = queue_bound(settings.concurrency if settings is not None else 1)
+    if config.workers <= 1 or len(pending) <= 1:
+        prepared: Iterator[PreparedCase] = (
+            prepare_one(record, config, with_images) for record in pending
+        )
+        for case, answers in schedule(prepared, submit=teacher.submit, max_queued=bound):
+            yield stage_answers(case, answers, builder=builder, teacher=teacher, config=config)
+        return
+    with _pool(config.workers) as pool:
+        # a few cases per worker ahead: enough to keep the workers busy, no more in memory
+        prepared = _bounded_map(
+            pool, prepare_one, pending, config, with_images, ahead=2 * config.workers
+        )
+        for case, answers in schedule(prepared, submit=teacher.submit, max_queued=bound):
+            yield stage_answers(case, answers, builder=builder, teacher=teacher, config=config)
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    # spawn, not fork: library threads (BLAS, Arrow) and forked locks do not mix.
+    return ProcessPoolExecutor(
+        workers, mp_context=get_context("spawn"), initializer=_close_tools_at_exit
+    )
+
+
+def _bounded_map(
+    pool: ProcessPoolExecutor,
+    function: Callable[..., T],
+    records: list[SourceRecord],
+    *args: object,
+    ahead: int,
+) -> Iterator[T]:
+    """``function(record, *args)`` for every record, in completion order, with at most
+    ``ahead`` submitted and not yet taken: a slow consumer stops the pool (backpressure)."""
+    todo = iter(records)
+    running: set[Future[T]] = set()
+
+    def top_up() -> None:
+        while len(running) < ahead:
+            record = next(todo, None)
+            if record is None:
+                return
+            running.add(pool.submit(function, record, *args))
+
+    try:
+        top_up()
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                running.discard(future)
+                yield future.result()
+            top_up()
+    finally:
+        for future in running:
+            future.cancel()
+
+
+def prepare_one(record: SourceRecord, config: BuildConfig, with_images: bool) -> PreparedCase:
+    """The CPU stages of one case (runs in a worker process, a Ray task, or inline)."""
+    return prepare_case(record, builder=_builder(config), config=config, with_images=with_images)
+
+
+def stage_answers(
+    case: PreparedCase,
+    answers: list[Answer],
+    *,
+    builder: Builder,
+    teacher: Teacher,
+    config: BuildConfig,
+) -> CaseSummary:
+    """Finish a prepared case with its answers and stage it (unless it must wait for a rerun)."""
+    result = finish_case(case, answers, teacher=teacher, config=config)
+    return stage_result(case.record, result, builder=builder, config=config)
 
 
 def stage_one(record: SourceRecord, config: BuildConfig) -> CaseSummary:
     """Process one case and stage its rows and rejections (runs in a worker process)."""
     builder, teacher = _stage_tools(config)
     result = process_record(record, builder=builder, teacher=teacher, config=config)
-    if not result.retry_later:  # else a rerun asks the teacher again; answers are cached
+    return stage_result(record, result, builder=builder, config=config)
+
+
+def stage_result(
+    record: SourceRecord, result: CaseResult, *, builder: Builder, config: BuildConfig
+) -> CaseSummary:
+    """Stage a finished case, unless the teacher was unreachable for one of its questions: then
+    a rerun asks again (its answered requests come from the cache)."""
+    if not result.retry_later:
         Workspace(config.out).stage_case(
             source=record.source,
             case_id=record.case_id,
@@ -234,6 +340,15 @@ def _check_teacher(config: BuildConfig) -> None:
 # collector, which would print "Unclosed client session".
 _TOOLS: dict[BuildConfig, tuple[Builder, Teacher]] = {}
 _TOOLS_LOCK = threading.Lock()
+_BUILDERS: dict[str, Builder] = {}
+
+
+def _builder(config: BuildConfig) -> Builder:
+    with _TOOLS_LOCK:
+        builder = _BUILDERS.get(config.source)
+        if builder is None:
+            builder = _BUILDERS[config.source] = get_builder(config.source)
+        return builder
 
 
 def _stage_tools(config: BuildConfig) -> tuple[Builder, Teacher]:
