@@ -48,8 +48,8 @@ def build(
     executor: Annotated[
         str,
         typer.Option(
-            help="local (this machine's processes) or ray (Ray Data: a local Ray, or the "
-            "cluster of --ray-address; pip install 'unimed-cot[distributed]')."
+            help="local (this machine's processes) or ray (Ray Data, on this machine or the "
+            "cluster of --ray-address; needs the extra \\[distributed])."
         ),
     ] = "local",
     ray_address: Annotated[
