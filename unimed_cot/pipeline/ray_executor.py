@@ -73,8 +73,8 @@ def execute_on_ray(pending: list[SourceRecord], *, config: BuildConfig) -> Itera
 def _scheduled(dataset: Any, options: dict[str, Any], config: BuildConfig) -> Iterator[Any]:
     ray = _ray()
 
-    from .run import _builder, make_teacher, stage_answers
     from .scheduler import queue_bound, schedule
+    from .tasks import builder_of, make_teacher, stage_answers
 
     settings = config.teacher_settings
     assert settings is not None  # checked by run_build (make_teacher) before any work
@@ -99,7 +99,7 @@ def _scheduled(dataset: Any, options: dict[str, Any], config: BuildConfig) -> It
                 **options,
             ).iter_rows()
         )
-        builder = _builder(config)
+        builder = builder_of(config)
         bound = queue_bound(settings.concurrency)
         for case, answers in schedule(prepared, submit=submit, max_queued=bound):
             yield stage_answers(case, answers, builder=builder, teacher=teacher, config=config)
@@ -141,7 +141,7 @@ class TeacherActor:
     """The build's one LLM teacher on Ray: every case's requests share its client and limits."""
 
     def __init__(self, config: BuildConfig) -> None:
-        from .run import make_teacher
+        from .tasks import make_teacher
 
         self.teacher = make_teacher(config)
 
@@ -162,7 +162,7 @@ class TeacherActor:
 
 
 def _stage_batch(batch: dict[str, np.ndarray], config: BuildConfig) -> dict[str, np.ndarray]:
-    from .run import stage_one
+    from .tasks import stage_one
 
     summaries = [pickle.dumps(stage_one(pickle.loads(blob), config)) for blob in batch["record"]]
     return {"summary": np.array(summaries, dtype=object)}
@@ -171,7 +171,7 @@ def _stage_batch(batch: dict[str, np.ndarray], config: BuildConfig) -> dict[str,
 def _prepare_batch(
     batch: dict[str, np.ndarray], config: BuildConfig, with_images: bool
 ) -> dict[str, np.ndarray]:
-    from .run import prepare_one
+    from .tasks import prepare_one
 
     cases = [
         pickle.dumps(prepare_one(pickle.loads(blob), config, with_images))

@@ -6,8 +6,6 @@ number of workers or on the order in which cases finish.
 
 from __future__ import annotations
 
-import atexit
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -25,28 +23,28 @@ from unimed_cot.errors import UsageError
 from unimed_cot.records import SourceRecord
 from unimed_cot.store import Workspace
 from unimed_cot.teacher import (
-    CACHE_FILE,
-    Answer,
     BatchTeacher,
-    OpenAITeacher,
-    ReplyCache,
-    Teacher,
     TeacherRequest,
     TeacherStats,
-    TemplateTeacher,
     build_request,
     sends_images,
 )
 
-from .config import TEACHERS, BuildConfig
+from .config import BuildConfig
 from .scheduler import queue_bound, schedule
 from .stages import (
-    CaseResult,
     PreparedCase,
-    finish_case,
     make_samples,
-    prepare_case,
-    process_record,
+)
+from .tasks import (
+    CaseSummary,
+    close_stage_tools,
+    close_tools_at_exit,
+    make_teacher,
+    prepare_one,
+    stage_answers,
+    stage_one,
+    stage_tools,
 )
 
 T = TypeVar("T")
@@ -72,29 +70,6 @@ class BuildReport:
     @property
     def nothing_new(self) -> bool:
         return self.processed == 0
-
-
-@dataclass(frozen=True, slots=True)
-class CaseSummary:
-    case_id: str
-    rows: int
-    rejections: tuple[tuple[str, str], ...]
-    teacher: TeacherStats = field(default_factory=TeacherStats)
-    staged: bool = True
-
-
-def make_teacher(config: BuildConfig) -> Teacher:
-    """The configured teacher; an LLM teacher gets the workspace's reply cache unless disabled."""
-    if config.teacher == "template":
-        return TemplateTeacher()
-    if config.teacher == "openai":
-        if config.teacher_settings is None:
-            raise UsageError("--teacher openai needs --base-url and --model (or --config FILE)")
-        cache = None
-        if config.use_cache:
-            cache = ReplyCache(Workspace(config.out).build / CACHE_FILE)
-        return OpenAITeacher(config.teacher_settings, cache=cache)
-    raise UsageError(f"unknown teacher {config.teacher!r}; available: {', '.join(TEACHERS)}")
 
 
 def resolve_input(builder: Builder, config: BuildConfig) -> Path:
@@ -195,7 +170,7 @@ def _local_template(pending: list[SourceRecord], config: BuildConfig) -> Iterato
 def _local_scheduled(pending: list[SourceRecord], config: BuildConfig) -> Iterator[CaseSummary]:
     """An LLM teacher: CPU stages in the workers (or inline), every request through one
     scheduler and one client in this process, each case staged here once answered."""
-    builder, teacher = _stage_tools(config)
+    builder, teacher = stage_tools(config)
     assert isinstance(teacher, BatchTeacher)
     with_images = sends_images(teacher)
     settings = config.teacher_settings
@@ -219,7 +194,7 @@ def _local_scheduled(pending: list[SourceRecord], config: BuildConfig) -> Iterat
 def _pool(workers: int) -> ProcessPoolExecutor:
     # spawn, not fork: library threads (BLAS, Arrow) and forked locks do not mix.
     return ProcessPoolExecutor(
-        workers, mp_context=get_context("spawn"), initializer=_close_tools_at_exit
+        workers, mp_context=get_context("spawn"), initializer=close_tools_at_exit
     )
 
 
@@ -255,54 +230,6 @@ def _bounded_map(
             future.cancel()
 
 
-def prepare_one(record: SourceRecord, config: BuildConfig, with_images: bool) -> PreparedCase:
-    """The CPU stages of one case (runs in a worker process, a Ray task, or inline)."""
-    return prepare_case(record, builder=_builder(config), config=config, with_images=with_images)
-
-
-def stage_answers(
-    case: PreparedCase,
-    answers: list[Answer],
-    *,
-    builder: Builder,
-    teacher: Teacher,
-    config: BuildConfig,
-) -> CaseSummary:
-    """Finish a prepared case with its answers and stage it (unless it must wait for a rerun)."""
-    result = finish_case(case, answers, teacher=teacher, config=config)
-    return stage_result(case.record, result, builder=builder, config=config)
-
-
-def stage_one(record: SourceRecord, config: BuildConfig) -> CaseSummary:
-    """Process one case and stage its rows and rejections (runs in a worker process)."""
-    builder, teacher = _stage_tools(config)
-    result = process_record(record, builder=builder, teacher=teacher, config=config)
-    return stage_result(record, result, builder=builder, config=config)
-
-
-def stage_result(
-    record: SourceRecord, result: CaseResult, *, builder: Builder, config: BuildConfig
-) -> CaseSummary:
-    """Stage a finished case, unless the teacher was unreachable for one of its questions: then
-    a rerun asks again (its answered requests come from the cache)."""
-    if not result.retry_later:
-        Workspace(config.out).stage_case(
-            source=record.source,
-            case_id=record.case_id,
-            rows=result.rows,
-            rejections=result.rejections,
-            terms=builder.terms_of(record),
-            usage=result.usage,
-        )
-    return CaseSummary(
-        case_id=record.case_id,
-        rows=len(result.rows),
-        rejections=tuple((r.stage, r.reason) for r in result.rejections),
-        teacher=result.teacher_stats,
-        staged=not result.retry_later,
-    )
-
-
 def first_request(config: BuildConfig, *, with_images: bool) -> TeacherRequest | None:
     """The teacher request of the first question of the first listed case (for ``--dry-run``),
     built as the build would build it; None if no listed case has a question (a case that is
@@ -332,47 +259,6 @@ def _check_teacher(config: BuildConfig) -> None:
     close = getattr(teacher, "close", None)
     if close is not None:
         close()
-
-
-# One builder and teacher per process and config, not per case: the teacher's connection pool
-# and event loop serve every case of the build. They are closed when the build ends (here) or when
-# a worker process exits (the pool's initializer), so no aiohttp session is left to the garbage
-# collector, which would print "Unclosed client session".
-_TOOLS: dict[BuildConfig, tuple[Builder, Teacher]] = {}
-_TOOLS_LOCK = threading.Lock()
-_BUILDERS: dict[str, Builder] = {}
-
-
-def _builder(config: BuildConfig) -> Builder:
-    with _TOOLS_LOCK:
-        builder = _BUILDERS.get(config.source)
-        if builder is None:
-            builder = _BUILDERS[config.source] = get_builder(config.source)
-        return builder
-
-
-def _stage_tools(config: BuildConfig) -> tuple[Builder, Teacher]:
-    with _TOOLS_LOCK:
-        tools = _TOOLS.get(config)
-        if tools is None:
-            tools = _TOOLS[config] = (get_builder(config.source), make_teacher(config))
-        return tools
-
-
-def close_stage_tools() -> None:
-    """Close the teachers this process opened for builds (HTTP session, event loop, cache)."""
-    with _TOOLS_LOCK:
-        tools = list(_TOOLS.values())
-        _TOOLS.clear()
-    for _, teacher in tools:
-        close = getattr(teacher, "close", None)
-        if close is not None:
-            close()
-
-
-def _close_tools_at_exit() -> None:
-    # Runs in each spawned worker: its interpreter exits through sys.exit, which runs atexit.
-    atexit.register(close_stage_tools)
 
 
 def _count_staged_rows(workspace: Workspace, source: str) -> int:
