@@ -118,6 +118,8 @@ def _answers_of(
     answers: Future[list[Answer]] = Future()
 
     def join(done: Future[list[Outcome]]) -> None:
+        if answers.done():  # cancelled by the scheduler (the build stops): nothing to hand back
+            return
         error = done.exception() if not done.cancelled() else None
         if done.cancelled():
             answers.cancel()

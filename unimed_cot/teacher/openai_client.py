@@ -68,6 +68,7 @@ class OpenAITeacher:
         self.prices = PriceTable(settings.prices)
         self._response_format = response_format(settings.response_format, _schema())
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._client: openai.AsyncOpenAI | None = None
         self._limits: tuple[asyncio.Semaphore, RateBucket, RateBucket] | None = None
@@ -240,13 +241,17 @@ class OpenAITeacher:
         return self._submit(coroutine).result()
 
     def _submit(self, coroutine: Coroutine[Any, Any, T]) -> Future[T]:
-        if self._loop is None:
-            self._loop = asyncio.new_event_loop()
-            self._thread = threading.Thread(
-                target=self._loop.run_forever, name="openai-teacher", daemon=True
-            )
-            self._thread.start()
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        # callers on several threads (a threaded Ray actor) must share one loop: its semaphore
+        # and buckets are the one global limit, and asyncio objects belong to one loop
+        with self._loop_lock:
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                self._thread = threading.Thread(
+                    target=self._loop.run_forever, name="openai-teacher", daemon=True
+                )
+                self._thread.start()
+            loop = self._loop
+        return asyncio.run_coroutine_threadsafe(coroutine, loop)
 
     def _get_client(self) -> openai.AsyncOpenAI:
         if self._client is None:
