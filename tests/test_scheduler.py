@@ -118,3 +118,49 @@ def test_a_build_keeps_concurrency_requests_in_flight_across_cases(
     # a case has fewer than 12 questions: reaching 12 in flight needs several cases at once
     assert report.rows_new / report.processed < 12
     assert max(s.in_flight for s in server.seen) == 12
+
+
+@pytest.mark.slow
+def test_workers_do_not_change_an_llm_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("UNIMED_SCHED_KEY", "sk-sched")
+    source = generate_phantom(tmp_path / "in", n_images_2d=4, n_volumes_3d=2, seed=4)
+    staged = {}
+    with serve(always("good"), delay_s=0.1) as server:
+        settings = TeacherSettings(
+            base_url=server.url, model="fake-model", api_key_env="UNIMED_SCHED_KEY", concurrency=8
+        )
+        for workers in (1, 2):
+            out = tmp_path / f"w{workers}"
+            report = run_build(
+                BuildConfig(
+                    source="phantom",
+                    out=out,
+                    input=source,
+                    workers=workers,
+                    teacher="openai",
+                    teacher_settings=settings,
+                ),
+                progress=False,
+            )
+            assert report.unfinished == 0 and report.processed == 6
+            build = out / ".build"
+            staged[workers] = {
+                str(p.relative_to(build)): p.read_bytes()
+                for folder in ("staged", "rejections", "usage")
+                for p in sorted((build / folder / "phantom").glob("*"))
+            }
+    assert staged[1] == staged[2] and len(staged[1]) >= 6 * 2
+
+
+def test_executor_ray_without_ray_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from unimed_cot.errors import UsageError
+    from unimed_cot.pipeline.ray_executor import execute_on_ray
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    config = BuildConfig(source="phantom", out=tmp_path, executor="ray")
+    with pytest.raises(UsageError, match=r"unimed-cot\[distributed\]"):
+        list(execute_on_ray([cast(SourceRecord, "a case")], config=config))
