@@ -37,7 +37,29 @@ def build(
     seed: Annotated[
         int, typer.Option(help="Seed of questions and phrasing; part of the build identity.")
     ] = 0,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Worker processes (local executor); with --executor ray, N > 1 caps the CPU "
+            "tasks at once (default: every CPU of the cluster).",
+        ),
+    ] = 1,
+    executor: Annotated[
+        str,
+        typer.Option(
+            help="local (this machine's processes) or ray (Ray Data, on this machine or the "
+            "cluster of --ray-address; needs the extra \\[distributed])."
+        ),
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="--executor ray: the cluster to join (auto: the one `ray start` made here). "
+            "Default: a Ray of this machine only.",
+            show_default=False,
+        ),
+    ] = None,
     teacher: Annotated[
         str,
         typer.Option(
@@ -106,6 +128,7 @@ def build(
     """
     from unimed_cot.imaging import SerializeConfig
     from unimed_cot.pipeline import DEFAULT_SALT, BuildConfig, run_build
+    from unimed_cot.pipeline.config import EXECUTORS
     from unimed_cot.questions import QuestionConfig
     from unimed_cot.teacher.config import TeacherFlags, resolve_teacher
 
@@ -113,6 +136,10 @@ def build(
         raise UsageError(
             f"--slice-size {slice_size} is not a multiple of 28 (Qwen2.5-VL would resize it)"
         )
+    if executor not in EXECUTORS:
+        raise UsageError(f"unknown --executor {executor!r}; available: {', '.join(EXECUTORS)}")
+    if ray_address is not None and executor != "ray":
+        raise UsageError("--ray-address only applies with --executor ray")
     flags = TeacherFlags(
         base_url=base_url,
         model=model,
@@ -136,6 +163,8 @@ def build(
         ),
         teacher_settings=resolve_teacher(teacher, config, flags),
         use_cache=cache,
+        executor=executor,
+        ray_address=ray_address,
     )
     if dry_run:
         _show_dry_run(build_config)

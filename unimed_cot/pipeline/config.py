@@ -17,6 +17,7 @@ from unimed_cot.teacher import TeacherSettings
 # (and splits) on every machine; set your own with --salt when patient ids could be guessed.
 DEFAULT_SALT = "unimed-cot/v1"
 TEACHERS = ("template", "openai")
+EXECUTORS = ("local", "ray")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,8 @@ class BuildConfig:
     questions: QuestionConfig = field(default_factory=QuestionConfig)
     teacher_settings: TeacherSettings | None = None  # the openai teacher's endpoint and limits
     use_cache: bool = True  # the teacher reply cache (--no-cache turns it off)
+    executor: str = "local"  # "local" (this machine's processes) or "ray" (Ray Data)
+    ray_address: str | None = None  # --ray-address: "auto" joins a running cluster
 
     @property
     def workspace(self) -> Path:

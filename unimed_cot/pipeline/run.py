@@ -6,15 +6,14 @@ number of workers or on the order in which cases finish.
 
 from __future__ import annotations
 
-import atexit
-import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
+from typing import TypeVar
 
 from tqdm import tqdm
 
@@ -24,18 +23,31 @@ from unimed_cot.errors import UsageError
 from unimed_cot.records import SourceRecord
 from unimed_cot.store import Workspace
 from unimed_cot.teacher import (
-    CACHE_FILE,
-    OpenAITeacher,
-    ReplyCache,
-    Teacher,
+    BatchTeacher,
     TeacherRequest,
     TeacherStats,
-    TemplateTeacher,
     build_request,
+    sends_images,
 )
 
-from .config import TEACHERS, BuildConfig
-from .stages import make_samples, process_record
+from .config import BuildConfig
+from .scheduler import queue_bound, schedule
+from .stages import (
+    PreparedCase,
+    make_samples,
+)
+from .tasks import (
+    CaseSummary,
+    close_stage_tools,
+    close_tools_at_exit,
+    make_teacher,
+    prepare_one,
+    stage_answers,
+    stage_one,
+    stage_tools,
+)
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -58,29 +70,6 @@ class BuildReport:
     @property
     def nothing_new(self) -> bool:
         return self.processed == 0
-
-
-@dataclass(frozen=True, slots=True)
-class CaseSummary:
-    case_id: str
-    rows: int
-    rejections: tuple[tuple[str, str], ...]
-    teacher: TeacherStats = field(default_factory=TeacherStats)
-    staged: bool = True
-
-
-def make_teacher(config: BuildConfig) -> Teacher:
-    """The configured teacher; an LLM teacher gets the workspace's reply cache unless disabled."""
-    if config.teacher == "template":
-        return TemplateTeacher()
-    if config.teacher == "openai":
-        if config.teacher_settings is None:
-            raise UsageError("--teacher openai needs --base-url and --model (or --config FILE)")
-        cache = None
-        if config.use_cache:
-            cache = ReplyCache(Workspace(config.out).build / CACHE_FILE)
-        return OpenAITeacher(config.teacher_settings, cache=cache)
-    raise UsageError(f"unknown teacher {config.teacher!r}; available: {', '.join(TEACHERS)}")
 
 
 def resolve_input(builder: Builder, config: BuildConfig) -> Path:
@@ -163,48 +152,92 @@ def _execute(
 ) -> Iterator[CaseSummary]:
     bar = tqdm(total=len(pending), desc=f"build {config.source}", unit="case", disable=not progress)
     try:
-        if config.workers <= 1 or len(pending) <= 1:
-            for record in pending:
-                yield stage_one(record, config)
-                bar.update()
-            return
-        # spawn, not fork: library threads (BLAS, Arrow) and forked locks do not mix.
-        with ProcessPoolExecutor(
-            config.workers, mp_context=get_context("spawn"), initializer=_close_tools_at_exit
-        ) as pool:
-            futures = [pool.submit(stage_one, record, config) for record in pending]
-            try:
-                for future in as_completed(futures):
-                    yield future.result()
-                    bar.update()
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
+        if config.executor == "ray":
+            from .ray_executor import execute_on_ray
+
+            summaries = execute_on_ray(pending, config=config)
+        elif config.teacher == "template":
+            summaries = _local_template(pending, config)
+        else:
+            summaries = _local_scheduled(pending, config)
+        for summary in summaries:
+            yield summary
+            bar.update()
     finally:
         bar.close()
 
 
-def stage_one(record: SourceRecord, config: BuildConfig) -> CaseSummary:
-    """Process one case and stage its rows and rejections (runs in a worker process)."""
-    builder, teacher = _stage_tools(config)
-    result = process_record(record, builder=builder, teacher=teacher, config=config)
-    if not result.retry_later:  # else a rerun asks the teacher again; answers are cached
-        Workspace(config.out).stage_case(
-            source=record.source,
-            case_id=record.case_id,
-            rows=result.rows,
-            rejections=result.rejections,
-            terms=builder.terms_of(record),
-            usage=result.usage,
+def _local_template(pending: list[SourceRecord], config: BuildConfig) -> Iterator[CaseSummary]:
+    """The offline teacher is CPU work like the other stages: each case runs whole in a worker."""
+    if config.workers <= 1 or len(pending) <= 1:
+        for record in pending:
+            yield stage_one(record, config)
+        return
+    with _pool(config.workers) as pool:
+        yield from _bounded_map(pool, stage_one, pending, config, ahead=4 * config.workers)
+
+
+def _local_scheduled(pending: list[SourceRecord], config: BuildConfig) -> Iterator[CaseSummary]:
+    """An LLM teacher: CPU stages in the workers (or inline), every request through one
+    scheduler and one client in this process, each case staged here once answered."""
+    builder, teacher = stage_tools(config)
+    assert isinstance(teacher, BatchTeacher)
+    with_images = sends_images(teacher)
+    settings = config.teacher_settings
+    bound = queue_bound(settings.concurrency if settings is not None else 1)
+    if config.workers <= 1 or len(pending) <= 1:
+        prepared: Iterator[PreparedCase] = (
+            prepare_one(record, config, with_images) for record in pending
         )
-    return CaseSummary(
-        case_id=record.case_id,
-        rows=len(result.rows),
-        rejections=tuple((r.stage, r.reason) for r in result.rejections),
-        teacher=result.teacher_stats,
-        staged=not result.retry_later,
+        for case, answers in schedule(prepared, submit=teacher.submit, max_queued=bound):
+            yield stage_answers(case, answers, builder=builder, teacher=teacher, config=config)
+        return
+    with _pool(config.workers) as pool:
+        # a few cases per worker ahead: enough to keep the workers busy, no more in memory
+        prepared = _bounded_map(
+            pool, prepare_one, pending, config, with_images, ahead=2 * config.workers
+        )
+        for case, answers in schedule(prepared, submit=teacher.submit, max_queued=bound):
+            yield stage_answers(case, answers, builder=builder, teacher=teacher, config=config)
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    # spawn, not fork: library threads (BLAS, Arrow) and forked locks do not mix.
+    return ProcessPoolExecutor(
+        workers, mp_context=get_context("spawn"), initializer=close_tools_at_exit
     )
+
+
+def _bounded_map(
+    pool: ProcessPoolExecutor,
+    function: Callable[..., T],
+    records: list[SourceRecord],
+    *args: object,
+    ahead: int,
+) -> Iterator[T]:
+    """``function(record, *args)`` for every record, in completion order, with at most
+    ``ahead`` submitted and not yet taken: a slow consumer stops the pool (backpressure)."""
+    todo = iter(records)
+    running: set[Future[T]] = set()
+
+    def top_up() -> None:
+        while len(running) < ahead:
+            record = next(todo, None)
+            if record is None:
+                return
+            running.add(pool.submit(function, record, *args))
+
+    try:
+        top_up()
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                running.discard(future)
+                yield future.result()
+            top_up()
+    finally:
+        for future in running:
+            future.cancel()
 
 
 def first_request(config: BuildConfig, *, with_images: bool) -> TeacherRequest | None:
@@ -236,38 +269,6 @@ def _check_teacher(config: BuildConfig) -> None:
     close = getattr(teacher, "close", None)
     if close is not None:
         close()
-
-
-# One builder and teacher per process and config, not per case: the teacher's connection pool
-# and event loop serve every case of the build. They are closed when the build ends (here) or when
-# a worker process exits (the pool's initializer), so no aiohttp session is left to the garbage
-# collector, which would print "Unclosed client session".
-_TOOLS: dict[BuildConfig, tuple[Builder, Teacher]] = {}
-_TOOLS_LOCK = threading.Lock()
-
-
-def _stage_tools(config: BuildConfig) -> tuple[Builder, Teacher]:
-    with _TOOLS_LOCK:
-        tools = _TOOLS.get(config)
-        if tools is None:
-            tools = _TOOLS[config] = (get_builder(config.source), make_teacher(config))
-        return tools
-
-
-def close_stage_tools() -> None:
-    """Close the teachers this process opened for builds (HTTP session, event loop, cache)."""
-    with _TOOLS_LOCK:
-        tools = list(_TOOLS.values())
-        _TOOLS.clear()
-    for _, teacher in tools:
-        close = getattr(teacher, "close", None)
-        if close is not None:
-            close()
-
-
-def _close_tools_at_exit() -> None:
-    # Runs in each spawned worker: its interpreter exits through sys.exit, which runs atexit.
-    atexit.register(close_stage_tools)
 
 
 def _count_staged_rows(workspace: Workspace, source: str) -> int:

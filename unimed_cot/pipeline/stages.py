@@ -7,6 +7,7 @@ stops the build. Any other exception is a bug and stops it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -23,6 +24,7 @@ from unimed_cot.teacher import (
     Answer,
     BatchTeacher,
     Teacher,
+    TeacherRequest,
     TeacherStats,
     answer_requests,
     build_request,
@@ -50,11 +52,27 @@ class CaseResult:
     usage: list[dict[str, Any]] = field(default_factory=list)  # per answer, LLM teachers only
 
 
-def process_record(
-    record: SourceRecord, *, builder: Builder, teacher: Teacher, config: BuildConfig
-) -> CaseResult:
-    """Run every stage for one listed case. Never raises for a bad case."""
-    result = CaseResult(case_id=record.case_id)
+@dataclass(slots=True)
+class PreparedCase:
+    """A case after its CPU stages (load -> normalize -> serialize -> questions): the teacher
+    requests of its questions and the PNG bytes of its images, waiting for the answers.
+
+    Picklable: it travels from a worker process (or a Ray task) to the teacher's scheduler.
+    """
+
+    record: SourceRecord
+    requests: list[TeacherRequest] = field(default_factory=list)
+    encoded: dict[str, list[bytes]] = field(default_factory=dict)  # PNG bytes by CT window
+    version: str = ""
+    rejections: list[Rejection] = field(default_factory=list)  # rejected before the teacher
+
+
+def prepare_case(
+    record: SourceRecord, *, builder: Builder, config: BuildConfig, with_images: bool
+) -> PreparedCase:
+    """The CPU stages of one case: its requests, or none and the rejection when it was
+    rejected before the teacher (bad input, no question). Never raises for a bad case."""
+    result = PreparedCase(record=record)
     languages = (config.questions or QuestionConfig()).languages
     if record.language and record.language not in languages:
         result.rejections.append(
@@ -106,21 +124,42 @@ def process_record(
             )
         )
         return result
-    encoded: dict[str, list[bytes]] = {}  # by window: questions may see other CT windows
+    encoded: dict[str, list[bytes]] = {}
     for sample in samples:
         if sample.pixels.window not in encoded:
             encoded[sample.pixels.window] = [encode_png(i) for i in sample.pixels.images]
-    version = f"{__version__}+{config.identity_hash()[:12]}"
-    # All of a case's questions go to the teacher at once: an LLM teacher answers them
-    # concurrently; the template teacher one by one.
-    with_images = sends_images(teacher)
+    return PreparedCase(
+        record=record,
+        requests=[
+            build_request(
+                sample,
+                with_images=with_images,
+                png_images=encoded[sample.pixels.window] if with_images else None,
+            )
+            for sample in samples
+        ],
+        encoded=encoded,
+        version=f"{__version__}+{config.identity_hash()[:12]}",
+    )
+
+
+def finish_case(
+    prepared: PreparedCase,
+    answers: Sequence[Answer],
+    *,
+    teacher: Teacher,
+    config: BuildConfig,
+) -> CaseResult:
+    """A prepared case's answers (one per request, in order) -> its rows and rejections."""
+    result = CaseResult(case_id=prepared.record.case_id, rejections=list(prepared.rejections))
     with_llm = isinstance(teacher, BatchTeacher)
-    requests = [build_request(sample, with_images=with_images) for sample in samples]
-    for answer in answer_requests(teacher, requests):
+    for answer in answers:
         result.teacher_stats += answer.stats
         result.retry_later |= answer.retry_later
-        images = encoded[answer.request.sample.pixels.window]
-        row = answer_row(answer, images=images, teacher=teacher, version=version, config=config)
+        images = prepared.encoded[answer.request.sample.pixels.window]
+        row = answer_row(
+            answer, images=images, teacher=teacher, version=prepared.version, config=config
+        )
         if row is not None:
             result.rows.append(row)
         if with_llm:
@@ -128,6 +167,19 @@ def process_record(
         if answer.rejection is not None:
             result.rejections.append(answer.rejection)
     return result
+
+
+def process_record(
+    record: SourceRecord, *, builder: Builder, teacher: Teacher, config: BuildConfig
+) -> CaseResult:
+    """Run every stage for one listed case, its questions answered together (the template
+    teacher; an LLM teacher goes through the build's scheduler instead). Never raises for a
+    bad case."""
+    prepared = prepare_case(
+        record, builder=builder, config=config, with_images=sends_images(teacher)
+    )
+    answers = answer_requests(teacher, prepared.requests) if prepared.requests else []
+    return finish_case(prepared, answers, teacher=teacher, config=config)
 
 
 def usage_line(answer: Answer, *, accepted: bool) -> dict[str, Any]:

@@ -9,6 +9,7 @@ concurrently, with its own cache, retries and repair loop. Either way every requ
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -78,6 +79,11 @@ class BatchTeacher(Teacher, Protocol):
 
     def answer_all(self, requests: Sequence[TeacherRequest]) -> list[Answer]:
         """One ``Answer`` per request, in order."""
+        ...
+
+    def submit(self, requests: Sequence[TeacherRequest]) -> Future[list[Answer]]:
+        """``answer_all`` without waiting: the future gets the answers, all requests of all
+        pending submissions sharing the teacher's one concurrency limit."""
         ...
 
 

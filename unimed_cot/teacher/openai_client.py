@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Coroutine, Sequence
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 import openai
@@ -67,6 +68,7 @@ class OpenAITeacher:
         self.prices = PriceTable(settings.prices)
         self._response_format = response_format(settings.response_format, _schema())
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._client: openai.AsyncOpenAI | None = None
         self._limits: tuple[asyncio.Semaphore, RateBucket, RateBucket] | None = None
@@ -80,10 +82,18 @@ class OpenAITeacher:
             TeacherConfigError: the endpoint refused with 401/403/404 (nothing can succeed).
         """
 
+        return self.submit(requests).result()
+
+    def submit(self, requests: Sequence[TeacherRequest]) -> Future[list[Answer]]:
+        """Queue requests on the teacher's loop and return at once: the future gets one
+        ``Answer`` per request, in order (or the ``TeacherConfigError``). Every submitted
+        request shares the one concurrency limit and rate buckets of this teacher, so a build
+        that submits the requests of many cases keeps ``concurrency`` requests in flight."""
+
         async def gather() -> list[Answer]:
             return list(await asyncio.gather(*(self.answer(r) for r in requests)))
 
-        return self._run(gather())
+        return self._submit(gather())
 
     def complete(self, request: TeacherRequest) -> str:
         """The raw reply of one request (cached; no validation, no repair)."""
@@ -228,13 +238,20 @@ class OpenAITeacher:
     # -- loop, client and limits (created lazily, on the loop's thread) -------------------------
 
     def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        if self._loop is None:
-            self._loop = asyncio.new_event_loop()
-            self._thread = threading.Thread(
-                target=self._loop.run_forever, name="openai-teacher", daemon=True
-            )
-            self._thread.start()
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+        return self._submit(coroutine).result()
+
+    def _submit(self, coroutine: Coroutine[Any, Any, T]) -> Future[T]:
+        # callers on several threads (a threaded Ray actor) must share one loop: its semaphore
+        # and buckets are the one global limit, and asyncio objects belong to one loop
+        with self._loop_lock:
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                self._thread = threading.Thread(
+                    target=self._loop.run_forever, name="openai-teacher", daemon=True
+                )
+                self._thread.start()
+            loop = self._loop
+        return asyncio.run_coroutine_threadsafe(coroutine, loop)
 
     def _get_client(self) -> openai.AsyncOpenAI:
         if self._client is None:

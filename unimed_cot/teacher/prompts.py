@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import cache
 from importlib.resources import files
@@ -108,13 +109,17 @@ class PromptContext:
         )
 
 
-def build_request(sample: Sample, *, with_images: bool = True) -> TeacherRequest:
+def build_request(
+    sample: Sample, *, with_images: bool = True, png_images: Sequence[bytes] | None = None
+) -> TeacherRequest:
     """The teacher request of a sample: system + user messages and the ``Trace`` schema.
 
     Args:
         sample: the sample to reason about.
         with_images: False leaves the images out (dry-run printing, the template teacher);
             the text is the same either way.
+        png_images: the sample's images already encoded with ``encode_png`` (the build encodes
+            a case's images once for all its questions and its rows); encoded here if None.
     """
     prompt_id = TRACE_TEMPLATES[sample.dims].removesuffix(".j2")
     context = asdict(PromptContext.from_sample(sample))
@@ -123,9 +128,10 @@ def build_request(sample: Sample, *, with_images: bool = True) -> TeacherRequest
     user_text = env.get_template(TRACE_TEMPLATES[sample.dims]).render(context).strip()
     content: list[dict[str, Any]] = []
     if with_images:
+        if png_images is None:
+            png_images = [encode_png(image) for image in sample.pixels.images]
         content = [
-            {"type": "image_url", "image_url": {"url": png_data_url(image)}}
-            for image in sample.pixels.images
+            {"type": "image_url", "image_url": {"url": png_bytes_url(png)}} for png in png_images
         ]
     content.append({"type": "text", "text": user_text})
     return TeacherRequest(
@@ -176,7 +182,12 @@ def all_prompts_sha() -> str:
 
 def png_data_url(image: UInt8Array) -> str:
     """A deterministic, lossless ``data:image/png;base64,...`` URL of a uint8 (H, W[, 3]) image."""
-    return "data:image/png;base64," + base64.b64encode(encode_png(image)).decode("ascii")
+    return png_bytes_url(encode_png(image))
+
+
+def png_bytes_url(png: bytes) -> str:
+    """The ``data:image/png;base64,...`` URL of PNG bytes."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def _read(name: str) -> str:
