@@ -15,7 +15,7 @@ PIP_INSTALL := $(BIN)/python -m pip install -q -c $(LOCK) --build-constraint $(B
 # The extras `make test` installs (`make demo`: dev only). torch resolves to its CPU wheel (found
 # through PIP_FIND_LINKS), which the lock pins as torch==X+cpu, so pip never reaches for a CUDA
 # build; nothing installs torchvision (tools/lock.py refuses a set that would).
-TEST_EXTRAS := dev,train,teacher
+TEST_EXTRAS := dev,train,teacher,distributed
 TORCH_VERSION ?= 2.13.0+cpu
 
 # llama.cpp's server for the teacher's real-LLM test, compiled from the sdist for any x86-64 CPU
