@@ -26,6 +26,8 @@ def test_build_publish_validate_from_the_command_line(slug: str, tmp_path: Path)
     assert "rows accepted now" in built.output and "rejected at load" in built.output
     published = runner.invoke(app, ["publish", str(out), "--version", "0.1.0"])
     assert published.exit_code == 0, published.output
+    # The load hint names a config a 2D-only release has.
+    assert "load_dataset('unimed-cot', '2d')" in published.output.replace("\n", "")
     checked = runner.invoke(app, ["validate", str(out)])
     assert checked.exit_code == 0, checked.output
     shards = sorted((out / "data" / "2d").glob("*.parquet"))

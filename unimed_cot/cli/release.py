@@ -79,9 +79,12 @@ def publish(
         console.print(pushed.summary(), markup=False)
     console.print(f"next: unimed-cot validate {directory}")
     parent = directory.resolve().parent
+    # Name a config the release has (a 2D-only release has no '3d').
+    configs = [c for c in ("3d", "2d") if sum(report.rows_by_config_split.get(c, {}).values())]
+    config = configs[0] if configs else "all"
     console.print(
         f'load it: cd {parent} && python -c "import datasets; '
-        f"print(datasets.load_dataset('{directory.resolve().name}', '3d'))\"",
+        f"print(datasets.load_dataset('{directory.resolve().name}', '{config}'))\"",
         markup=False,
         soft_wrap=True,
     )

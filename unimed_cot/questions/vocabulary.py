@@ -81,6 +81,11 @@ _CONNECTORS = {"of", "and", "or", "the", "with"}
 # Different names of one structure: canonical form -> other (already normalized) spellings.
 ALIASES: dict[str, tuple[str, ...]] = {
     "gallbladder": ("gall bladder",),
+    # Latin-rooted adjectives of the organ in finding names.
+    "kidney cyst": ("renal cyst",),
+    "kidney tumor": ("renal tumor", "renal mass"),
+    "liver tumor": ("hepatic tumor",),
+    "lung nodule": ("pulmonary nodule",),
     "inferior vena cava": ("postcava", "ivc", "vena cava inferior", "inferior vena cava ivc"),
     "superior vena cava": ("svc", "vena cava superior"),
     "urinary bladder": ("bladder",),

@@ -5,8 +5,8 @@ same structure ("gallbladder" and "gall bladder"), or an option broader or narro
 answer ("kidney" against "right kidney"), make a second option true or the question a trick.
 
 ``option_problems`` takes the alias relation as data (``AliasRelation``), so that it can run on the
-project's vocabulary (``unimed_cot.questions.vocabulary``, being written) as well as on the small
-stand-in table here, or on a table a user gives as JSON::
+project's vocabulary (``unimed_cot.questions.vocabulary``, the default: ``DEFAULT_ALIASES``) or on
+a table a user gives as JSON::
 
     {"synonyms": [["gallbladder", "gall bladder"]], "broader": {"liver tumor": ["tumor"]}}
 
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from unimed_cot.errors import UsageError
+from unimed_cot.questions import vocabulary
 
 _SPACES = re.compile(r"[\s_\-]+")
 _SIDE_WORDS = frozenset({"left", "right"})
@@ -234,21 +235,16 @@ def _without_side(normalized: str) -> list[str]:
     return found
 
 
-# A stand-in until the project's vocabulary lands: the cases issue 13 found, nothing more.
-DEFAULT_ALIASES = AliasTable(
-    synonyms=[
-        ["gallbladder", "gall bladder"],
-        ["kidney cyst", "renal cyst"],
-        ["kidney tumor", "renal tumor", "kidney tumour", "renal tumour"],
-        ["liver tumor", "hepatic tumor", "liver tumour", "hepatic tumour"],
-        ["lung nodule", "pulmonary nodule"],
-        ["urinary bladder", "bladder"],
-    ],
-    broader_names={
-        "liver tumor": ["tumor"],
-        "kidney tumor": ["tumor"],
-        "brain tumor": ["tumor"],
-        "lung nodule": ["nodule"],
-        "tumour": ["tumor"],
-    },
-)
+class ProjectVocabulary:
+    """The project's own vocabulary (``questions.vocabulary``) as an ``AliasRelation``: the one
+    alias, spelling and kind table every question family uses, so ``stats`` and ``validate``
+    judge option sets by the rules that built them."""
+
+    def canonical(self, name: str) -> str:
+        return vocabulary.canonical(name)
+
+    def broader(self, name: str) -> frozenset[str]:
+        return vocabulary.kinds(name) - {vocabulary.canonical(name)}
+
+
+DEFAULT_ALIASES = ProjectVocabulary()
