@@ -85,7 +85,6 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "kidney cyst": ("renal cyst",),
     "kidney tumor": ("renal tumor", "renal mass"),
     "liver tumor": ("hepatic tumor",),
-    "lung nodule": ("pulmonary nodule",),
     "inferior vena cava": ("postcava", "ivc", "vena cava inferior", "inferior vena cava ivc"),
     "superior vena cava": ("svc", "vena cava superior"),
     "urinary bladder": ("bladder",),
