@@ -190,7 +190,9 @@ def _check_identity(
         {**s, "sha256": report.shard_sha256.get(str(s["path"]), s["sha256"])}
         for s in manifest["shards"]
     ]
-    scope = present if name == DEFAULT_CONFIG else [name]
+    # ``all`` reads every dims folder, never the benchmarks' (``eval``): as the card writes it.
+    everything = [c for c in present if c != EVAL_CONFIG]
+    scope = everything if name == DEFAULT_CONFIG else [name]
     expected = config_description({"shards": shards}, scope)
     if not declared or not str(declared).startswith(IDENTITY_PREFIX):
         report.warn(
