@@ -10,7 +10,7 @@ import numpy as np
 from unimed_cot.questions import generate_questions
 from unimed_cot.questions.drafts import Dealer, Draft
 from unimed_cot.questions.families import SAME_SIZE, SAME_SIZE_TOLERANCE, SIZE_RATIO
-from unimed_cot.records import CaseTruth, Question, Region, RegionFacts, SerializedImages
+from unimed_cot.samples import CaseTruth, Question, Region, RegionFacts, SerializedImages
 
 VOCAB = ["liver", "spleen", "right kidney", "left kidney", "pancreas", "stomach", "liver tumor"]
 

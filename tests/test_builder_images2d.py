@@ -21,7 +21,8 @@ from unimed_cot.cli import app
 from unimed_cot.errors import SourceLayoutError
 from unimed_cot.imaging import ImagingError, SerializeConfig, normalize_case, serialize_case
 from unimed_cot.reasons import RecordError, reason_of
-from unimed_cot.records import AnnotatedBox, SerializedImages, SourceRecord, Terms
+from unimed_cot.records import AnnotatedBox, SourceRecord, Terms
+from unimed_cot.samples import SerializedImages
 
 SERIALIZE = SerializeConfig()  # the default published sizes (longest side 448)
 

@@ -24,7 +24,8 @@ from unimed_cot.cli import app
 from unimed_cot.errors import SourceLayoutError
 from unimed_cot.imaging import ImagingError, SerializeConfig, normalize_case, serialize_case
 from unimed_cot.reasons import RecordError, reason_of
-from unimed_cot.records import SerializedImages, SourceRecord, Split, Terms
+from unimed_cot.records import SourceRecord, Split, Terms
+from unimed_cot.samples import SerializedImages
 
 SERIALIZE = SerializeConfig(n_slices=8, slice_size=112)
 

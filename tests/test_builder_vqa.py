@@ -18,8 +18,9 @@ from unimed_cot.pipeline.config import BuildConfig
 from unimed_cot.pipeline.run import run_build
 from unimed_cot.questions import QuestionConfig
 from unimed_cot.questions.source import normalize_answer, source_questions
-from unimed_cot.records import AnswerType, Region, SourceQuestion
+from unimed_cot.records import AnswerType, SourceQuestion
 from unimed_cot.release.publish import publish
+from unimed_cot.samples import Region
 from unimed_cot.validate import validate_release
 
 SERIALIZE = SerializeConfig(n_slices=8, slice_size=112, max_side_2d=224)

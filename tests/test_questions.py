@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from unimed_cot.questions import generate_questions, with_article
 from unimed_cot.questions.context import phrasebook
-from unimed_cot.records import Question, QuestionFamily, Region, RegionFacts, SerializedImages
+from unimed_cot.records import QuestionFamily
+from unimed_cot.samples import Question, Region, RegionFacts, SerializedImages
 from unimed_cot.schemas import LETTERS
 
 K = 32

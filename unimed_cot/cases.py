@@ -15,7 +15,8 @@ from unimed_cot.builders import load_case
 from unimed_cot.imaging import SerializeConfig, normalize_case, serialize_case
 from unimed_cot.imaging.png import encode_png
 from unimed_cot.reasons import BAD_INPUT, Reason, Stage, reason_of
-from unimed_cot.records import Case, SerializedImages, SourceRecord
+from unimed_cot.records import Case, SourceRecord
+from unimed_cot.samples import SerializedImages
 
 if TYPE_CHECKING:
     from unimed_cot.builders import Builder

@@ -11,7 +11,7 @@ import numpy.typing as npt
 from unimed_cot.cases import RenderedCase
 from unimed_cot.questions import QuestionConfig, generate_questions
 from unimed_cot.questions.vocabulary import related, same_or_kind
-from unimed_cot.records import Question
+from unimed_cot.samples import Question
 
 
 def truth_of(

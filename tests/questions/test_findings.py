@@ -9,7 +9,7 @@ import numpy as np
 
 from unimed_cot.questions import generate_questions
 from unimed_cot.questions.findings import NONE_OF_THESE
-from unimed_cot.records import CaseTruth, Region, RegionFacts, SerializedImages
+from unimed_cot.samples import CaseTruth, Region, RegionFacts, SerializedImages
 
 FINDINGS = ["Cardiomegaly", "Pneumothorax", "Nodule/Mass", "Lung Opacity", "Rib fracture"]
 

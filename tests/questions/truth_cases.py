@@ -15,7 +15,8 @@ import numpy as np
 
 from unimed_cot.imaging import SerializeConfig, serialize_case
 from unimed_cot.questions import QuestionConfig, generate_questions
-from unimed_cot.records import AnnotatedBox, Case, Image2D, Question, SourceRecord, Volume
+from unimed_cot.records import AnnotatedBox, Case, Image2D, SourceRecord, Volume
+from unimed_cot.samples import Question
 
 # Canonical LPS volume: axis 0 grows to the patient's LEFT, axis 1 POSTERIOR, axis 2 SUPERIOR.
 SPACING = (0.8, 0.8, 2.5)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from unimed_cot.questions import generate_questions
-from unimed_cot.records import Dims, Question, Region, RegionFacts, Sample, SerializedImages
+from unimed_cot.records import Dims
+from unimed_cot.samples import Question, Region, RegionFacts, Sample, SerializedImages
 
 
 def _slices(k: int, size: int) -> list[np.ndarray]:

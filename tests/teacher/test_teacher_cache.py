@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from unimed_cot.records import Sample
+from unimed_cot.samples import Sample
 from unimed_cot.teacher import ReplyCache, TeacherSettings, build_request, request_key
 from unimed_cot.teacher.cache import CachedReply
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fake_openai import always, first_then, is_repair, serve
 
-from unimed_cot.records import Sample
+from unimed_cot.samples import Sample
 from unimed_cot.teacher import (
     OpenAITeacher,
     ReplyCache,

@@ -11,7 +11,7 @@ import jinja2
 import numpy as np
 import pytest
 
-from unimed_cot.records import Sample
+from unimed_cot.samples import Sample
 from unimed_cot.schemas import Trace
 from unimed_cot.teacher import TeacherRequest, build_request, request_key
 from unimed_cot.teacher import prompts as prompts_module

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from unimed_cot.boxes import find_boxes, render_box
-from unimed_cot.records import Sample
+from unimed_cot.samples import Sample
 from unimed_cot.schemas import Trace, TraceStep
 from unimed_cot.teacher import render_reasoning
 

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from unimed_cot.boxes import find_boxes
 from unimed_cot.questions import generate_questions
-from unimed_cot.records import Dims, Question, Region, RegionFacts, Sample, SerializedImages
+from unimed_cot.records import Dims
+from unimed_cot.samples import Question, Region, RegionFacts, Sample, SerializedImages
 from unimed_cot.schemas import Trace
 from unimed_cot.teacher import (
     Teacher,

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from unimed_cot.records import Sample
+from unimed_cot.samples import Sample
 from unimed_cot.teacher import TraceRejected, to_rejection, validate_reply
 
 

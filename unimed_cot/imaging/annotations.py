@@ -16,7 +16,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import replace
 
-from unimed_cot.records import AnnotatedBox, Region, RegionFacts
+from unimed_cot.records import AnnotatedBox
+from unimed_cot.samples import Region, RegionFacts
 
 
 def scale_box(

@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from unimed_cot.boxes import box_from_mask_2d, box_from_mask_3d
-from unimed_cot.records import Region, RegionFacts
+from unimed_cot.samples import Region, RegionFacts
 
 from .truth import Entity
 

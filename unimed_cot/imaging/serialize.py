@@ -29,16 +29,8 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from unimed_cot.records import (
-    CANONICAL_AXCODES,
-    Case,
-    CaseTruth,
-    Image2D,
-    Intensity,
-    SerializedImages,
-    UInt8Array,
-    Volume,
-)
+from unimed_cot.records import CANONICAL_AXCODES, Case, Image2D, Intensity, UInt8Array, Volume
+from unimed_cot.samples import CaseTruth, SerializedImages
 
 from .errors import ImagingError, LabelMismatchError
 from .regions import RegionExtraction, extract_regions

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from unimed_cot.records import Case, CaseTruth, Image2D, Intensity, SerializedImages
+from unimed_cot.records import Case, Image2D, Intensity
+from unimed_cot.samples import CaseTruth, SerializedImages
 
 from .annotations import regions_from_boxes
 from .errors import ImagingError, LabelMismatchError

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from unimed_cot.boxes import find_boxes
-from unimed_cot.records import Sample
+from unimed_cot.samples import Sample
 from unimed_cot.store.rows import RowRecord, RowRegion, group_id
 
 

@@ -18,7 +18,8 @@ from unimed_cot.imaging.png import encode_png
 from unimed_cot.questions import QuestionConfig, generate_questions
 from unimed_cot.questions.source import source_questions
 from unimed_cot.reasons import Reason, Stage
-from unimed_cot.records import Case, Question, Rejection, Sample, SerializedImages, SourceRecord
+from unimed_cot.records import Case, Rejection, SourceRecord
+from unimed_cot.samples import Question, Sample, SerializedImages
 from unimed_cot.store.rows import RowRecord
 from unimed_cot.teacher import (
     Answer,

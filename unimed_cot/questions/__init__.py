@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from unimed_cot.records import Dims, Question, QuestionFamily, SerializedImages
+from unimed_cot.records import Dims, QuestionFamily
+from unimed_cot.samples import Question, SerializedImages
 
 from .context import QuestionContext, seeded_random, with_article
 from .drafts import Unit

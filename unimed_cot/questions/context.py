@@ -13,7 +13,8 @@ from importlib.resources import files
 
 import yaml
 
-from unimed_cot.records import CaseTruth, Dims, Region, SerializedImages
+from unimed_cot.records import Dims
+from unimed_cot.samples import CaseTruth, Region, SerializedImages
 
 from .frames import Axes, axes_3d, image_axes_2d
 from .vocabulary import distinct, is_finding
@@ -73,7 +74,7 @@ class QuestionContext:
         vocabulary: names for distractors, one per structure (the case's own spelling first).
         lesion_vocabulary: casefolded label names that denote lesions.
         pixels: the published pixels (image size, plane, spacing, slice positions).
-        truth: what the annotations say at full resolution (``records.CaseTruth``).
+        truth: what the annotations say at full resolution (``samples.CaseTruth``).
         axes: the frame and directions of side words; None when no direction can be stated
             (a volume of unknown orientation).
         seed: the case seed string; each family draws from its own derived ``Random``.

@@ -15,7 +15,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from unimed_cot.records import Question
+from unimed_cot.samples import Question
 from unimed_cot.schemas import LETTERS
 
 from .context import seeded_random

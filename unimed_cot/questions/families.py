@@ -10,7 +10,8 @@ import random
 from collections.abc import Callable
 
 from unimed_cot.boxes import iou, render_box
-from unimed_cot.records import QuestionFamily, Region
+from unimed_cot.records import QuestionFamily
+from unimed_cot.samples import Region
 
 from .context import QuestionContext, capitalize, key, with_article
 from .drafts import Draft, Unit, choice, yes_no

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import random
 
-from unimed_cot.records import QuestionFamily, Region
+from unimed_cot.records import QuestionFamily
+from unimed_cot.samples import Region
 
 from .context import QuestionContext, key
 from .drafts import MAX_OPTIONS, Unit, choice

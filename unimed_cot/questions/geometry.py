@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from unimed_cot.records import Region
+from unimed_cot.samples import Region
 
 from .context import QuestionContext, capitalize
 from .frames import Axes

@@ -16,7 +16,8 @@ import math
 import random
 
 from unimed_cot.boxes import render_box
-from unimed_cot.records import QuestionFamily, Region
+from unimed_cot.records import QuestionFamily
+from unimed_cot.samples import Region
 
 from .context import QuestionContext, capitalize, key
 from .drafts import MAX_OPTIONS, Draft, Unit, choice

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from unimed_cot.records import Region
+from unimed_cot.samples import Region
 
 from .context import QuestionContext, capitalize
 from .frames import relation_sentence, side_phrase

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from unimed_cot.records import Question
+from unimed_cot.samples import Question
 
 from .context import seeded_random
 from .drafts import Dealer, Draft, Unit

@@ -19,7 +19,8 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Sequence
 
-from unimed_cot.records import AnswerType, Question, Region, SourceQuestion
+from unimed_cot.records import AnswerType, SourceQuestion
+from unimed_cot.samples import Question, Region
 
 YES, NO = "Yes", "No"
 # "Is it an MRI or a CT?": the last " or " of a closed question splits its two alternatives.

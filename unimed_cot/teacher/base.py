@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from unimed_cot.records import Sample
+from unimed_cot.samples import Sample
 from unimed_cot.schemas import Trace
 
 

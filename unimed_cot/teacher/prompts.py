@@ -21,7 +21,8 @@ import jinja2.meta
 from unimed_cot.boxes import find_boxes
 from unimed_cot.imaging.png import encode_png
 from unimed_cot.questions.frames import axes_3d, image_axes_2d
-from unimed_cot.records import Region, Sample, UInt8Array
+from unimed_cot.records import UInt8Array
+from unimed_cot.samples import Region, Sample
 from unimed_cot.schemas import LETTERS, Trace
 
 from .base import TeacherRequest

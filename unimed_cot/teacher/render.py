@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from unimed_cot.boxes import render_box
-from unimed_cot.records import Sample
+from unimed_cot.samples import Sample
 from unimed_cot.schemas import Trace
 
 # "[R1]", "[R1, R2]", "[ R3 ]": the ways a teacher cites regions in its text.

@@ -22,7 +22,8 @@ import yaml
 
 from unimed_cot.imaging.window import preset_of
 from unimed_cot.questions import seeded_random, with_article
-from unimed_cot.records import QuestionFamily, Region, Sample
+from unimed_cot.records import QuestionFamily
+from unimed_cot.samples import Region, Sample
 from unimed_cot.schemas import Trace, TraceStep
 from unimed_cot.schemas.trace import MAX_STEP_CHARS
 

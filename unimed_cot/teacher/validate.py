@@ -15,7 +15,8 @@ from enum import StrEnum
 from pydantic import ValidationError
 
 from unimed_cot.boxes import BOX_END, BOX_START
-from unimed_cot.records import Question, Rejection, Sample
+from unimed_cot.records import Rejection
+from unimed_cot.samples import Question, Sample
 from unimed_cot.schemas import Trace
 
 from .render import marker_ids
