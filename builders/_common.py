@@ -187,3 +187,13 @@ def lesion_names(names: Iterable[str]) -> frozenset[str]:
     """The class names that read like findings (tumour, cyst, lesion, ...), not anatomy: the
     vocabulary's one rule (``questions.vocabulary.is_finding``)."""
     return frozenset(name for name in names if is_finding(name))
+
+
+class EntryProblemError(Exception):
+    """An index entry that is bad at listing time, with its reason; the builder turns it into a
+    problem record (``problem_record``) so the case is rejected unread. Internal to listing: it
+    never leaves ``records()``."""
+
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason, self.detail = reason, detail

@@ -62,6 +62,7 @@ from unimed_cot.records import AnnotatedBox, Case, Dims, Image2D, Intensity, Sou
 
 from ._common import (
     BadBoxError,
+    EntryProblemError,
     UnusableImageError,
     is_safe_name,
     problem_record,
@@ -106,14 +107,6 @@ COLUMNS = (
 FILE_NAME = re.compile(r"^(\d{6})_(\d{2})_(\d{2})_(\d{3,})\.png$")
 
 Box = tuple[float, float, float, float]
-
-
-class EntryProblemError(Exception):
-    """A ``DL_info.csv`` row that is bad at listing time (internal: becomes a problem record)."""
-
-    def __init__(self, reason: Reason, detail: str) -> None:
-        super().__init__(detail)
-        self.reason, self.detail = reason, detail
 
 
 @dataclass(frozen=True, slots=True)

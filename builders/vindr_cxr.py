@@ -62,7 +62,14 @@ from unimed_cot.imaging.dicom_pixels import read_header
 from unimed_cot.reasons import Reason
 from unimed_cot.records import AnnotatedBox, Case, Dims, SourceRecord, Split
 
-from ._common import BadBoxError, is_safe_name, problem_record, read_guarded, split_suffix
+from ._common import (
+    BadBoxError,
+    EntryProblemError,
+    is_safe_name,
+    problem_record,
+    read_guarded,
+    split_suffix,
+)
 from ._readers import ReaderBox, agree
 from .base import Builder
 
@@ -100,14 +107,6 @@ FRONTAL_AXES = ("L", "I")  # +x to the patient's left, +y to the feet
 _ORIENTATION = {"L": "L", "R": "R", "A": "A", "P": "P", "H": "S", "F": "I"}
 
 Box = tuple[float, float, float, float]
-
-
-class EntryProblemError(Exception):
-    """An image's rows that are bad at listing time (internal: becomes a problem record)."""
-
-    def __init__(self, reason: Reason, detail: str) -> None:
-        super().__init__(detail)
-        self.reason, self.detail = reason, detail
 
 
 @dataclass(frozen=True, slots=True)

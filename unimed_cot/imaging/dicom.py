@@ -270,25 +270,35 @@ def _slice_geometry(ds: Any, path: Path) -> SliceGeometry:
         )
     except ImagingError:
         raise
-    except (AttributeError, TypeError, ValueError, IndexError) as error:
+    except (AttributeError, TypeError, ValueError) as error:  # a tag absent, empty or not numbers
         raise UnreadableFileError(f"{path.name}: incomplete image plane tags ({error})") from error
 
 
 def _frame_geometry(group: dict[str, Any], size: tuple[int, int], path: Path) -> SliceGeometry:
+    wanted = {
+        "PlanePositionSequence": "ImagePositionPatient",
+        "PlaneOrientationSequence": "ImageOrientationPatient",
+        "PixelMeasuresSequence": "PixelSpacing",
+    }
+    items = {sequence: _first(group.get(sequence)) for sequence in wanted}
+    absent = [
+        f"{seq}/{tag}" for seq, tag in wanted.items() if items[seq] is None or tag not in items[seq]
+    ]
+    if absent:
+        raise UnsupportedFormatError(f"{path.name}: frame without plane tags ({', '.join(absent)})")
+    position = items["PlanePositionSequence"].ImagePositionPatient
+    orientation = items["PlaneOrientationSequence"].ImageOrientationPatient
+    measures = items["PixelMeasuresSequence"]
     try:
-        position = group["PlanePositionSequence"][0].ImagePositionPatient
-        orientation = group["PlaneOrientationSequence"][0].ImageOrientationPatient
-        measures = group["PixelMeasuresSequence"][0]
-        spacing = measures.PixelSpacing
-    except (KeyError, AttributeError, IndexError) as error:
-        raise UnsupportedFormatError(f"{path.name}: frame without plane tags ({error})") from error
-    return SliceGeometry(
-        position=np.asarray([float(v) for v in position], dtype=np.float64),
-        orientation=_unit_orientation(orientation, path),
-        pixel_spacing=_pair(spacing),
-        size=size,
-        nominal_step=_nominal_step(measures),
-    )
+        return SliceGeometry(
+            position=np.asarray([float(v) for v in position], dtype=np.float64),
+            orientation=_unit_orientation(orientation, path),
+            pixel_spacing=_pair(measures.PixelSpacing),
+            size=size,
+            nominal_step=_nominal_step(measures),
+        )
+    except (TypeError, ValueError) as error:  # present but not numbers, or the wrong count
+        raise UnreadableFileError(f"{path.name}: malformed plane tags ({error})") from error
 
 
 def _nominal_step(item: Any) -> float | None:

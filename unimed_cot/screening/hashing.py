@@ -193,10 +193,10 @@ def read_hash_list(path: Path) -> list[tuple[str, ImageHash]]:
             continue
         parts = line.split(" ", 2)
         try:
+            if len(parts) < 2 or len(parts[0]) != 16 or len(parts[1]) != 16:
+                raise ValueError("two hashes of 16 hex digits expected")
             phash, dhash = int(parts[0], 16), int(parts[1], 16)
-            if len(parts[0]) != 16 or len(parts[1]) != 16:
-                raise ValueError("hashes must be 16 hex digits")
-        except (ValueError, IndexError) as error:
+        except ValueError as error:
             raise UsageError(
                 f"{path}:{number}: not a hash list line 'PHASH DHASH NAME' ({error})"
             ) from error
